@@ -1,0 +1,1 @@
+"""reviewguard offline pipeline: data, training, evaluation, ONNX export, replay."""

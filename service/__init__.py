@@ -1,0 +1,1 @@
+"""reviewguard online API."""

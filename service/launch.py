@@ -1,0 +1,86 @@
+"""`make run`: serve on $PORT against $REDIS_URL, or against a private redis-server started here."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+
+
+SAMPLE_REVIEW = (
+    '{"review_id": "r-1", "product_id": "p-1", "rating": 5, '
+    '"text": "Amazing!!! Best purchase ever!!!", "account": {"id": "a-1"}, '
+    '"device": {"fingerprint": "8f14e45fceea167a", "ip": "203.0.113.77"}}'
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
+
+
+@contextlib.contextmanager
+def private_redis() -> Iterator[str]:
+    """A throwaway redis-server on a free port that keeps nothing on disk."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit(
+            "REDIS_URL is unset and no redis-server is on PATH: "
+            "install it (apt-get install redis-server) or set REDIS_URL"
+        )
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="reviewguard-redis-") as workdir:
+        proc = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", workdir],
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            wait_for_port(port)
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def main() -> int:
+    port = int(os.environ.get("PORT", "8000"))
+    env = dict(os.environ)
+    # A development key so that `make run` works out of the box; deployments set their own.
+    env.setdefault("REVIEWGUARD_HMAC_KEY", "dev-only-not-secret")
+    with contextlib.ExitStack() as stack:
+        if not env.get("REDIS_URL") and not env.get("REVIEWGUARD_REDIS_URL"):
+            env["REDIS_URL"] = stack.enter_context(private_redis())
+            print(f"reviewguard: started a private redis-server at {env['REDIS_URL']}", flush=True)
+        print(f"reviewguard: listening on http://127.0.0.1:{port}", flush=True)
+        print(f"try: curl -s -X POST http://127.0.0.1:{port}/v1/reviews/score "
+              f"-H 'content-type: application/json' -d '{SAMPLE_REVIEW}'", flush=True)
+        cmd = [sys.executable, "-m", "uvicorn", "--factory", "service.main:create_app",
+               "--host", env.get("HOST", "0.0.0.0"), "--port", str(port),
+               "--workers", env.get("WEB_CONCURRENCY", "1"), "--no-access-log"]
+        proc = subprocess.Popen(cmd, env=env)
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            proc.terminate()
+            return proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,48 @@
+"""Settings of the online service, read from REVIEWGUARD_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ARTIFACT_DIR = ROOT / "model" / "artifacts" / "text-default"
+
+
+def _default_redis_url() -> str:
+    # The conventional REDIS_URL of container platforms and `make run` is honoured too.
+    return os.environ.get("REDIS_URL", "redis://localhost:6379/0")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REVIEWGUARD_", frozen=True)
+
+    redis_url: str = Field(default_factory=_default_redis_url)
+    # Budget for the whole Redis part of one scored review; past it the answer is degraded.
+    redis_budget_ms: float = Field(50.0, gt=0)
+    # Circuit breaker: after this many consecutive Redis failures, stop waiting on Redis ...
+    breaker_failures: int = Field(5, ge=1)
+    # ... for this long, then let one probe through.
+    breaker_reset_s: float = Field(2.0, gt=0)
+
+    text_model_dir: Path = DEFAULT_ARTIFACT_DIR
+    onnx_threads: int = Field(1, ge=1)
+
+    # HMAC key for personal data (IP, e-mail, device fingerprint). No default in production:
+    # `make run` and the tests set a development key; the k8s Secret carries the real one.
+    hmac_key: SecretStr = SecretStr("")
+    retention_days: int = Field(30, ge=1, le=365)
+
+    # Prior share of fake reviews: the base rate the fusion starts from.
+    base_rate: float = Field(0.04, gt=0, lt=1)
+    review_threshold: float = Field(0.5, ge=0, le=1)
+    reject_threshold: float = Field(0.95, ge=0, le=1)
+    queue_rejects: bool = True
+
+    # Comma-separated API keys; empty disables authentication.
+    api_keys: SecretStr = SecretStr("")
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    max_batch: int = Field(1000, ge=1)
