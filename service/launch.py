@@ -12,7 +12,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 
-
 SAMPLE_REVIEW = (
     '{"review_id": "r-1", "product_id": "p-1", "rating": 5, '
     '"text": "Amazing!!! Best purchase ever!!!", "account": {"id": "a-1"}, '
@@ -47,8 +46,19 @@ def private_redis() -> Iterator[str]:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="reviewguard-redis-") as workdir:
         proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", workdir],
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                workdir,
+            ],
             stdout=subprocess.DEVNULL,
         )
         try:
@@ -69,11 +79,25 @@ def main() -> int:
             env["REDIS_URL"] = stack.enter_context(private_redis())
             print(f"reviewguard: started a private redis-server at {env['REDIS_URL']}", flush=True)
         print(f"reviewguard: listening on http://127.0.0.1:{port}", flush=True)
-        print(f"try: curl -s -X POST http://127.0.0.1:{port}/v1/reviews/score "
-              f"-H 'content-type: application/json' -d '{SAMPLE_REVIEW}'", flush=True)
-        cmd = [sys.executable, "-m", "uvicorn", "--factory", "service.main:create_app",
-               "--host", env.get("HOST", "0.0.0.0"), "--port", str(port),
-               "--workers", env.get("WEB_CONCURRENCY", "1"), "--no-access-log"]
+        print(
+            f"try: curl -s -X POST http://127.0.0.1:{port}/v1/reviews/score "
+            f"-H 'content-type: application/json' -d '{SAMPLE_REVIEW}'",
+            flush=True,
+        )
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "service.main:create_app",
+            "--host",
+            env.get("HOST", "0.0.0.0"),
+            "--port",
+            str(port),
+            "--workers",
+            env.get("WEB_CONCURRENCY", "1"),
+            "--no-access-log",
+        ]
         proc = subprocess.Popen(cmd, env=env)
         try:
             return proc.wait()
