@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ARTIFACT_DIR = ROOT / "model" / "artifacts" / "text-default"
+DEFAULT_BEHAVIOUR_PATH = ROOT / "model" / "artifacts" / "behaviour-default" / "behaviour.json"
 
 
 def _default_redis_url() -> str:
@@ -21,6 +22,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REVIEWGUARD_", frozen=True)
 
     redis_url: str = Field(default_factory=_default_redis_url)
+    # True when redis_url points at a Redis Cluster node.
+    redis_cluster: bool = False
     # Budget for the whole Redis part of one scored review; past it the answer is degraded.
     redis_budget_ms: float = Field(50.0, gt=0)
     # Circuit breaker: after this many consecutive Redis failures, stop waiting on Redis ...
@@ -29,6 +32,7 @@ class Settings(BaseSettings):
     breaker_reset_s: float = Field(2.0, gt=0)
 
     text_model_dir: Path = DEFAULT_ARTIFACT_DIR
+    behaviour_model_path: Path = DEFAULT_BEHAVIOUR_PATH
     onnx_threads: int = Field(1, ge=1)
 
     # HMAC key for personal data (IP, e-mail, device fingerprint). No default in production:
@@ -38,8 +42,14 @@ class Settings(BaseSettings):
 
     # Prior share of fake reviews: the base rate the fusion starts from.
     base_rate: float = Field(0.04, gt=0, lt=1)
+    medium_threshold: float = Field(0.2, ge=0, le=1)
     review_threshold: float = Field(0.5, ge=0, le=1)
     reject_threshold: float = Field(0.95, ge=0, le=1)
+    # No signal group moves the log-odds by more than this.
+    group_cap: float = Field(3.0, gt=0)
+    # Overrides of the prior weights of unlabelled signals, as JSON: {"device_shared": 1.2}.
+    fusion_weights: dict[str, float] = Field(default_factory=dict)
+    moderation_lease_s: float = Field(300.0, gt=0)
     queue_rejects: bool = True
 
     # Comma-separated API keys; empty disables authentication.

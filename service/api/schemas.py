@@ -1,0 +1,116 @@
+"""HTTP request and response bodies (pydantic stays here, at the edge)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from ipaddress import IPv4Address, IPv6Address
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
+
+Id = Annotated[str, Field(min_length=1, max_length=128)]
+ShortText = Annotated[str, Field(max_length=512)]
+
+
+class AccountIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: Id
+    created_at: AwareDatetime | None = None
+    username: Annotated[str, Field(max_length=256)] | None = None
+    email: Annotated[str, Field(max_length=320)] | None = None
+
+
+class DeviceIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    fingerprint: Annotated[str, Field(max_length=256)] | None = None
+    ip: IPv4Address | IPv6Address | None = None
+    user_agent: Annotated[str, Field(max_length=1024)] | None = None
+    accept_language: ShortText | None = None
+    timezone: Annotated[str, Field(max_length=64)] | None = None
+    screen: Annotated[str, Field(max_length=32)] | None = None
+
+
+class ReviewIn(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "review_id": "r-88123",
+                    "product_id": "p-553",
+                    "rating": 5,
+                    "text": "Amazing!!! Best purchase ever!!! Highly recommend!!!",
+                    "submitted_at": "2026-11-27T10:41:07Z",
+                    "account": {
+                        "id": "a-90211",
+                        "created_at": "2026-11-27T09:58:00Z",
+                        "username": "jane83920471",
+                        "email": "jane83920471@mailinator.com",
+                    },
+                    "device": {
+                        "fingerprint": "8f14e45fceea167a",
+                        "ip": "203.0.113.77",
+                        "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64)",
+                        "accept_language": "en-US",
+                        "timezone": "America/Chicago",
+                    },
+                }
+            ]
+        },
+    )
+
+    review_id: Id
+    product_id: Id
+    rating: Annotated[StrictInt, Field(ge=1, le=5)]
+    # "" = the reviewer wrote nothing (a signal); null/absent = the caller has no text.
+    text: Annotated[str, Field(max_length=20_000)] | None = None
+    submitted_at: AwareDatetime | None = None
+    account: AccountIn
+    device: DeviceIn = Field(default_factory=DeviceIn)
+
+
+class BatchIn(BaseModel):
+    reviews: Annotated[list[ReviewIn], Field(min_length=1)]
+
+
+class ReasonOut(BaseModel):
+    code: str
+    message: str
+    contribution: float
+
+
+class ScoreOut(BaseModel):
+    review_id: str
+    risk_score: float = Field(ge=0, le=1)
+    risk_level: Literal["low", "medium", "high"]
+    decision: Literal["allow", "review", "reject"]
+    reasons: list[ReasonOut]
+    model_version: str
+    degraded: bool
+
+
+class BatchOut(BaseModel):
+    results: list[ScoreOut]
+
+
+class ModelOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model_version: str
+    text_model: dict[str, object]
+    fusion: dict[str, object]
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ready"]
+    model_version: str
+
+
+def epoch_s(value: datetime | None, default: float) -> float:
+    return value.timestamp() if value is not None else default

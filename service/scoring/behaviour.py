@@ -1,0 +1,96 @@
+"""The fitted behaviour model: an additive, binned logistic model over Features, one term per group.
+
+Each feature maps to a weight by the bin its value falls in (a scorecard). A group's term is the
+sum of its features' weights minus their mean over the training data, so that a typical review's
+terms are near zero and each term reads as a log-likelihood ratio. The model is fitted offline by
+`model/` on labelled behaviour (YelpChi) and shipped as JSON; nothing here imports a training
+library.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from bisect import bisect_right
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from service.scoring.features import Features
+
+
+@dataclass(frozen=True, slots=True)
+class BinnedFeature:
+    name: str
+    group: str
+    edges: tuple[float, ...]
+    weights: tuple[float, ...]  # len(edges) + 1
+    missing_weight: float
+    center: float
+
+    def term(self, value: float | int | bool | None) -> float:
+        if value is None:
+            return self.missing_weight - self.center
+        return self.weights[bisect_right(self.edges, float(value))] - self.center
+
+
+@dataclass(frozen=True, slots=True)
+class BehaviourModel:
+    version: str
+    base_rate: float
+    """The share of fakes in the data it was fitted on; terms are log-likelihood ratios vs it."""
+    offset: float
+    """Fitted intercept + sum of centers - logit(base_rate): the log-odds of a review whose every
+    term is zero, relative to the base rate (small for a well-calibrated fit)."""
+    features: tuple[BinnedFeature, ...]
+    groups: tuple[str, ...]
+    manifest: Mapping[str, Any]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BehaviourModel:
+        features = tuple(
+            BinnedFeature(
+                name=f["name"],
+                group=f["group"],
+                edges=tuple(f["edges"]),
+                weights=tuple(f["weights"]),
+                missing_weight=f["missing_weight"],
+                center=f["center"],
+            )
+            for f in data["features"]
+        )
+        known = set(Features.__dataclass_fields__)
+        unknown = [f.name for f in features if f.name not in known]
+        if unknown:
+            raise ValueError(f"behaviour model uses unknown features: {unknown}")
+        for f in features:
+            if len(f.weights) != len(f.edges) + 1:
+                raise ValueError(f"feature {f.name}: {len(f.edges)} edges need one more weight")
+        groups = tuple(dict.fromkeys(f.group for f in features))
+        return cls(
+            data["version"],
+            float(data["base_rate"]),
+            float(data["offset"]),
+            features,
+            groups,
+            data.get("manifest", {}),
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> BehaviourModel:
+        return cls.from_dict(json.loads(path.read_text()))
+
+    def group_terms(self, features: Features) -> dict[str, float]:
+        terms = dict.fromkeys(self.groups, 0.0)
+        for f in self.features:
+            terms[f.group] += f.term(getattr(features, f.name))
+        return terms
+
+    def log_odds(self, features: Features) -> float:
+        """Log-odds of fake on the fitting data (its own base rate)."""
+        return _logit(self.base_rate) + self.offset + sum(self.group_terms(features).values())
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
