@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+from service.scoring.identity import Identity
+from service.scoring.review import Review
+from service.scoring.text_fingerprint import is_near_duplicate
 
 HOUR_S = 3600
 DAY_S = 86400
@@ -112,3 +117,157 @@ class Features:
     linked_ip: bool
     """The IP or its /24 (/64) network is tied to a review moderators confirmed fake."""
     linked_account: bool
+
+
+# ------------------------------------------------------------------------------------------------
+# Raw state as of t: what the online store (Redis scripts) and the offline replay state both
+# produce. Everything above is derived from it by ``derive_features`` alone.
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    reviews_before: int
+    """The account's other retained reviews at or before t."""
+    reviews_1h: int
+    reviews_24h: int
+    reviews_7d: int
+    product_reviews_before: int
+    rating_sum_before: int
+    extreme_before: int
+    """Earlier reviews rated 1 or 5."""
+    distance3_sum_before: int
+    """Sum of |rating - 3| over earlier reviews."""
+    first_ms: int | None
+    linked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CrowdState:
+    """A device, IP or network: reviews and distinct accounts in windows."""
+
+    reviews_1h: int
+    reviews_24h: int
+    accounts_1h: int
+    accounts_24h: int
+    accounts_30d: int
+    linked: bool
+
+
+NO_CROWD = CrowdState(0, 0, 0, 0, 0, False)
+
+
+@dataclass(frozen=True, slots=True)
+class ProductState:
+    per_rating_le_t: tuple[int, int, int, int, int]
+    """The product's retained reviews at or before t by star rating (1..5), this one included."""
+    reviews_1h: int
+    reviews_24h: int
+    extreme_24h: int
+    baseline_reviews: int
+    """Reviews in (t - retention, t - 24h]."""
+    first_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RawState:
+    account: AccountState
+    device: CrowdState
+    ip: CrowdState
+    net: CrowdState
+    product: ProductState
+    duplicate_accounts_7d: int
+
+
+def to_ms(submitted_at: float) -> int:
+    """Window arithmetic is on whole milliseconds, identically online and offline."""
+    return math.floor(submitted_at * 1000)
+
+
+def derive_features(
+    review: Review, identity: Identity, raw: RawState, retention_s: int
+) -> Features:
+    """The one definition of every feature, from the review, its identity and raw state at t."""
+    t_ms = to_ms(review.submitted_at)
+    acc = raw.account
+    before = acc.reviews_before
+    age_from_first_seen = review.account.created_at is None
+    if not age_from_first_seen:
+        assert review.account.created_at is not None
+        age_s: float | None = max(0.0, review.submitted_at - review.account.created_at)
+    elif acc.first_ms is not None:
+        age_s = max(0, t_ms - acc.first_ms) / 1000
+    else:
+        age_s = None
+
+    prod = raw.product
+    product_le_t = sum(prod.per_rating_le_t)
+    product_before = max(0, product_le_t - 1)
+    rating_sum_le_t = sum((i + 1) * n for i, n in enumerate(prod.per_rating_le_t))
+    product_mean = (rating_sum_le_t - review.rating) / product_before if product_before else None
+    retention_ms = retention_s * 1000
+    first_ms = t_ms if prod.first_ms is None else max(prod.first_ms, t_ms - retention_ms)
+    observed_ms = t_ms - first_ms
+    baseline_days = max(1.0, (observed_ms - DAY_S * 1000) / (DAY_S * 1000))
+    usual = prod.baseline_reviews / baseline_days
+
+    has_text = bool(review.text)
+    return Features(
+        account_age_s=age_s,
+        is_account_age_from_first_seen=age_from_first_seen,
+        account_reviews_before=before,
+        account_reviews_1h=acc.reviews_1h,
+        account_reviews_24h=acc.reviews_24h,
+        account_reviews_7d=acc.reviews_7d,
+        is_first_review=before == 0,
+        account_product_reviews_before=acc.product_reviews_before,
+        account_mean_rating_before=acc.rating_sum_before / before if before else None,
+        account_extreme_share_before=acc.extreme_before / before if before else None,
+        account_rating_deviation_before=acc.distance3_sum_before / before if before else None,
+        is_disposable_email=identity.is_disposable_email,
+        username_dubiousness=identity.username_dubiousness,
+        has_device=identity.device_h is not None,
+        has_fingerprint=identity.has_fingerprint,
+        device_accounts_24h=raw.device.accounts_24h,
+        device_accounts_30d=raw.device.accounts_30d,
+        device_reviews_1h=raw.device.reviews_1h,
+        device_reviews_24h=raw.device.reviews_24h,
+        is_headless=identity.is_headless,
+        is_inconsistent_device=identity.is_inconsistent_device,
+        has_ip=identity.ip_h is not None,
+        ip_accounts_1h=raw.ip.accounts_1h,
+        ip_accounts_24h=raw.ip.accounts_24h,
+        ip_reviews_1h=raw.ip.reviews_1h,
+        ip_reviews_24h=raw.ip.reviews_24h,
+        net_accounts_1h=raw.net.accounts_1h,
+        net_accounts_24h=raw.net.accounts_24h,
+        net_reviews_1h=raw.net.reviews_1h,
+        net_reviews_24h=raw.net.reviews_24h,
+        product_reviews_before=product_before,
+        product_reviews_1h=prod.reviews_1h,
+        product_reviews_24h=prod.reviews_24h,
+        product_usual_per_24h=usual,
+        product_burst_ratio=prod.reviews_24h / (usual + 1),
+        burst_extreme_share=prod.extreme_24h / prod.reviews_24h if prod.reviews_24h else 0.0,
+        product_mean_rating_before=product_mean,
+        rating_deviation=abs(review.rating - product_mean) if product_mean is not None else 0.0,
+        is_extreme_rating=review.rating in (1, 5),
+        has_text=has_text,
+        is_rating_without_text=review.text == "",
+        duplicate_accounts_7d=raw.duplicate_accounts_7d,
+        linked_device=raw.device.linked,
+        linked_ip=raw.ip.linked or raw.net.linked,
+        linked_account=acc.linked,
+    )
+
+
+def count_duplicate_accounts(identity: Identity, candidates: list[tuple[str, str]]) -> int:
+    """Distinct other accounts among band-bucket candidates (account hash, simhash hex) whose
+    text is a near-duplicate of this review's."""
+    if identity.simhash is None:
+        return 0
+    others = {
+        account_h
+        for account_h, simhash in candidates
+        if account_h != identity.account_h and is_near_duplicate(identity.simhash, int(simhash, 16))
+    }
+    return len(others)

@@ -1,0 +1,191 @@
+"""The script calls that record one review and read its state, and the decoding of their replies.
+
+Shared by the Redis store and the in-memory replay state, so both run the very same plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from service.features import keys
+from service.scoring.features import (
+    DAY_S,
+    NO_CROWD,
+    WEEK_S,
+    AccountState,
+    CrowdState,
+    ProductState,
+    RawState,
+    count_duplicate_accounts,
+    to_ms,
+)
+from service.scoring.identity import Identity, product_hash_short
+from service.scoring.review import Review
+from service.scoring.text_fingerprint import bands_of, simhash_hex
+
+ACCOUNT_CAP = 1000
+"""Newest entries kept per account: bounds the per-review scan; counts saturate beyond it."""
+BAND_CAP = 512
+"""Newest entries kept per SimHash band bucket."""
+BAND_LIMIT = 128
+"""Newest entries of a bucket returned per lookup (candidates for the near-duplicate test)."""
+LONG_WINDOW_S = 30 * DAY_S
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptCall:
+    script: str
+    """Name of the Lua script (``service/features/<script>.lua``)."""
+    keys: tuple[str, ...]
+    args: tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The calls of one review, in order: account, product, crowds, bands, review record."""
+
+    calls: tuple[ScriptCall, ...]
+    crowd_kinds: tuple[str, ...]
+    band_count: int
+    has_record: bool
+
+
+def entity_record(identity: Identity) -> str:
+    """The review's entity hashes, as moderator feedback needs them: ``a|d|ip|net``."""
+    return "|".join(
+        [identity.account_h, identity.device_h or "", identity.ip_h or "", identity.net_h or ""]
+    )
+
+
+def plan_observe(review: Review, identity: Identity, retention_s: int) -> Plan:
+    t_ms = to_ms(review.submitted_at)
+    retention_ms = retention_s * 1000
+    ttl_s = retention_s
+    product8 = product_hash_short(identity.product_h)
+    rating = min(5, max(1, review.rating))
+    calls = [
+        ScriptCall(
+            "account",
+            (keys.account_events(identity.account_h), keys.account_flag(identity.account_h)),
+            (
+                t_ms,
+                f"{identity.review_h}{product8}{rating}",
+                product8,
+                retention_ms,
+                ACCOUNT_CAP,
+                ttl_s,
+            ),
+        ),
+        ScriptCall(
+            "product",
+            tuple(keys.product_ratings(identity.product_h)),
+            (t_ms, identity.review_h, rating, retention_ms, ttl_s),
+        ),
+    ]
+    kinds: list[str] = []
+    long_ms = min(LONG_WINDOW_S, retention_s) * 1000
+    for kind, entity_h in (
+        (keys.DEVICE, identity.device_h),
+        (keys.IP, identity.ip_h),
+        (keys.NET, identity.net_h),
+    ):
+        if entity_h is None:
+            continue
+        kinds.append(kind)
+        calls.append(
+            ScriptCall(
+                "crowd",
+                (
+                    keys.crowd_events(kind, entity_h),
+                    keys.crowd_accounts(kind, entity_h),
+                    keys.crowd_flag(kind, entity_h),
+                ),
+                (t_ms, identity.review_h, identity.account_h, retention_ms, ttl_s, long_ms),
+            )
+        )
+    bands: tuple[str, ...] = ()
+    if identity.simhash is not None:
+        bands = bands_of(identity.simhash)
+        window_s = min(WEEK_S, retention_s)
+        member = identity.account_h + simhash_hex(identity.simhash)
+        for band in bands:
+            calls.append(
+                ScriptCall(
+                    "band",
+                    (keys.text_band(band),),
+                    (t_ms, member, window_s * 1000, window_s, BAND_CAP, BAND_LIMIT),
+                )
+            )
+    calls.append(
+        ScriptCall(
+            "review", (keys.review_record(identity.review_h),), (entity_record(identity), ttl_s)
+        )
+    )
+    return Plan(tuple(calls), tuple(kinds), len(bands), True)
+
+
+def _ints(reply: Any) -> list[int]:
+    return [int(x) for x in reply]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def decode_replies(
+    plan: Plan, identity: Identity, replies: Sequence[Any]
+) -> tuple[RawState, bytes | None]:
+    """Raw state and the cached answer from the replies of ``plan``'s calls, in order."""
+    a = _ints(replies[0])
+    account = AccountState(
+        reviews_before=a[0],
+        reviews_1h=a[1],
+        reviews_24h=a[2],
+        reviews_7d=a[3],
+        product_reviews_before=a[4],
+        rating_sum_before=a[5],
+        extreme_before=a[6],
+        distance3_sum_before=a[7],
+        first_ms=None if a[8] < 0 else a[8],
+        linked=bool(a[9]),
+    )
+    p = _ints(replies[1])
+    product = ProductState(
+        per_rating_le_t=(p[0], p[1], p[2], p[3], p[4]),
+        reviews_1h=p[5],
+        reviews_24h=p[6],
+        extreme_24h=p[7],
+        baseline_reviews=p[8],
+        first_ms=None if p[9] < 0 else p[9],
+    )
+    crowds: dict[str, CrowdState] = {}
+    index = 2
+    for kind in plan.crowd_kinds:
+        c = _ints(replies[index])
+        crowds[kind] = CrowdState(c[0], c[1], c[2], c[3], c[4], bool(c[5]))
+        index += 1
+    candidates: list[tuple[str, str]] = []
+    for _ in range(plan.band_count):
+        for member in replies[index]:
+            text = _text(member)
+            candidates.append((text[:16], text[16:]))
+        index += 1
+    answer = replies[index] if plan.has_record else None
+    raw = RawState(
+        account=account,
+        device=crowds.get(keys.DEVICE, NO_CROWD),
+        ip=crowds.get(keys.IP, NO_CROWD),
+        net=crowds.get(keys.NET, NO_CROWD),
+        product=product,
+        duplicate_accounts_7d=count_duplicate_accounts(identity, candidates),
+    )
+    if answer is not None and not isinstance(answer, bytes):
+        answer = _text(answer).encode()
+    return raw, answer
+
+
+def parse_entity_record(record: str) -> tuple[str, str | None, str | None, str | None]:
+    account_h, device_h, ip_h, net_h = [*record.split("|"), "", "", ""][:4]
+    return account_h, device_h or None, ip_h or None, net_h or None

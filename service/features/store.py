@@ -1,0 +1,142 @@
+"""The Redis edge of the features: record a review and read its features in one round trip."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as redis_asyncio
+from redis.exceptions import NoScriptError, RedisError
+
+from service.features import keys
+from service.features.calls import decode_replies, parse_entity_record, plan_observe
+from service.scoring.features import Features, derive_features
+from service.scoring.identity import REVIEW_HASH_HEX, identify, keyed_hash
+from service.scoring.review import Review
+
+SCRIPT_DIR = Path(__file__).resolve().parent
+SCRIPT_NAMES = ("account", "product", "crowd", "band", "review", "answer")
+DEFAULT_RETENTION_S = 30 * 86400
+
+
+class FeaturesUnavailable(Exception):
+    """Redis failed or timed out: the caller answers without behaviour features."""
+
+
+@dataclass(frozen=True)
+class Observation:
+    features: Features
+    cached_answer: bytes | None
+
+
+def _load_sources() -> dict[str, str]:
+    return {name: (SCRIPT_DIR / f"{name}.lua").read_text() for name in SCRIPT_NAMES}
+
+
+class FeatureStore:
+    """Feature state in Redis (single node or Cluster): one pipeline of EVALSHAs per review.
+
+    Every script touches keys of one hash tag only; the pipeline carries one call per entity.
+    No retries: a failure surfaces at once as ``FeaturesUnavailable`` (the only exception is a
+    NOSCRIPT reply after a Redis restart or failover, answered by loading the scripts and
+    sending the same, idempotent pipeline once more).
+    """
+
+    def __init__(
+        self,
+        redis: redis_asyncio.Redis | redis_asyncio.RedisCluster,
+        hmac_key: bytes,
+        retention_s: int = DEFAULT_RETENTION_S,
+    ) -> None:
+        if not hmac_key:
+            raise ValueError("an HMAC key is required: personal data is stored only hashed")
+        self._redis = redis
+        self._hmac_key = hmac_key
+        self._retention_s = retention_s
+        self._sources = _load_sources()
+        self._shas = {
+            name: hashlib.sha1(source.encode()).hexdigest()
+            for name, source in self._sources.items()
+        }
+        self._load_lock = asyncio.Lock()
+
+    @property
+    def retention_s(self) -> int:
+        return self._retention_s
+
+    async def load_scripts(self) -> None:
+        """SCRIPT LOAD every script (on every primary of a cluster)."""
+        async with self._load_lock:
+            for source in self._sources.values():
+                await self._redis.script_load(source)
+
+    async def _run(self, calls: list[tuple[str, tuple[str, ...], tuple[Any, ...]]]) -> list[Any]:
+        for attempt in (1, 2):
+            pipe = self._redis.pipeline(transaction=False)
+            for script, call_keys, args in calls:
+                # execute_command: redis-py blocks pipe.evalsha() on cluster pipelines only by
+                # name; EVALSHA itself is routed by its keys' slot like any keyed command.
+                pipe.execute_command(
+                    "EVALSHA", self._shas[script], len(call_keys), *call_keys, *args
+                )
+            try:
+                return list(await pipe.execute())
+            except NoScriptError:
+                if attempt == 2:
+                    raise
+                await self.load_scripts()
+            finally:
+                reset = getattr(pipe, "reset", None)
+                if reset is not None:
+                    result = reset()
+                    if asyncio.iscoroutine(result):
+                        await result
+        raise AssertionError("unreachable")
+
+    async def observe(self, review: Review) -> Observation:
+        """Record the review (once per review_id) and return its features as of submitted_at."""
+        identity = identify(review, self._hmac_key)
+        plan = plan_observe(review, identity, self._retention_s)
+        try:
+            replies = await self._run([(c.script, c.keys, c.args) for c in plan.calls])
+        except (TimeoutError, RedisError, OSError) as exc:
+            raise FeaturesUnavailable(type(exc).__name__) from exc
+        raw, answer = decode_replies(plan, identity, replies)
+        return Observation(derive_features(review, identity, raw, self._retention_s), answer)
+
+    def _record_key(self, review_id: str) -> str:
+        return keys.review_record(keyed_hash(self._hmac_key, "r", review_id, REVIEW_HASH_HEX))
+
+    async def store_answer(self, review_id: str, payload: bytes) -> None:
+        """Cache the answer given for ``review_id`` for the retention period."""
+        try:
+            await self._run(
+                [("answer", (self._record_key(review_id),), (payload, self._retention_s))]
+            )
+        except (TimeoutError, RedisError, OSError) as exc:
+            raise FeaturesUnavailable(type(exc).__name__) from exc
+
+    async def link_confirmed_fraud(self, review_id: str) -> bool:
+        """Tie the review's account, device, IP and network to confirmed fraud for the retention
+        period; False if the review is unknown (never observed, or expired)."""
+        try:
+            record = await self._redis.hget(self._record_key(review_id), "e")
+            if record is None:
+                return False
+            account_h, device_h, ip_h, net_h = parse_entity_record(
+                record.decode() if isinstance(record, bytes) else str(record)
+            )
+            flags = [keys.account_flag(account_h)]
+            for kind, entity_h in ((keys.DEVICE, device_h), (keys.IP, ip_h), (keys.NET, net_h)):
+                if entity_h is not None:
+                    flags.append(keys.crowd_flag(kind, entity_h))
+            pipe = self._redis.pipeline(transaction=False)
+            for flag in flags:
+                pipe.set(flag, b"1", ex=self._retention_s)
+            await pipe.execute()
+        except (TimeoutError, RedisError, OSError) as exc:
+            raise FeaturesUnavailable(type(exc).__name__) from exc
+        return True

@@ -1,0 +1,267 @@
+"""The feature store against a real Redis and a real 3-node Redis Cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+import redis.asyncio as redis_asyncio
+
+from service.features.memory import MemoryFeatureState
+from service.features.store import FeatureStore, FeaturesUnavailable
+from service.scoring.review import Account, Device, Review
+from tests.conftest import RedisServer
+
+HMAC_KEY = b"test-hmac-key-not-a-secret"
+T0 = 1_780_000_000.0
+
+Client = redis_asyncio.Redis | redis_asyncio.RedisCluster
+
+
+@pytest.fixture(params=["single", pytest.param("cluster", marks=pytest.mark.cluster)])
+async def client(request: pytest.FixtureRequest) -> AsyncIterator[Client]:
+    """A flushed client of the single Redis or of the local Redis Cluster."""
+    conn: Client
+    if request.param == "single":
+        conn = redis_asyncio.Redis.from_url(request.getfixturevalue("redis_url"))
+    else:
+        conn = redis_asyncio.RedisCluster.from_url(request.getfixturevalue("redis_cluster_url"))
+    await conn.flushall()
+    try:
+        yield conn
+    finally:
+        await conn.aclose()
+
+
+def make_sequence(seed: int, n: int) -> list[Review]:
+    """Several accounts, devices, IPs and products; increasing times; some texts copied across
+    accounts; some reviews re-sent (same review_id, same content) later in the sequence."""
+    rng = random.Random(seed)
+    texts = [
+        "the room was clean and the staff were friendly would stay again",
+        "terrible food cold fries and a rude waiter never coming back here",
+        "best purchase ever highly recommend to everyone who needs one",
+    ]
+    reviews: list[Review] = []
+    t = T0
+    for i in range(n):
+        if reviews and rng.random() < 0.15:
+            reviews.append(rng.choice(reviews))
+            continue
+        t += rng.choice([0.0, 1.5, 60.0, 900.0, 3600.0, 20_000.0, 86_400.0])
+        account = rng.randrange(8)
+        text_choice = rng.random()
+        text: str | None
+        if text_choice < 0.4:
+            text = rng.choice(texts) + ("!" if rng.random() < 0.5 else "")
+        elif text_choice < 0.6:
+            text = ""
+        elif text_choice < 0.8:
+            text = None
+        else:
+            text = f"unique words number {i} about product {rng.randrange(99)} and more here"
+        device = Device(
+            fingerprint=f"fp-{rng.randrange(4)}" if rng.random() < 0.7 else None,
+            ip=rng.choice(["203.0.113.7", "203.0.113.9", "198.51.100.1", "2001:db8::1", None]),
+            user_agent=rng.choice(["Mozilla/5.0 (Windows NT 10.0) Chrome/131.0", None]),
+            accept_language="en-US",
+            timezone="America/Chicago",
+        )
+        reviews.append(
+            Review(
+                review_id=f"r-{i}",
+                product_id=f"p-{rng.randrange(3)}",
+                rating=rng.randint(1, 5),
+                submitted_at=t,
+                account=Account(
+                    id=f"a-{account}",
+                    created_at=T0 - 86_400 * account if account % 2 else None,
+                    username=f"user{account}",
+                    email=f"user{account}@mailinator.com" if account == 3 else None,
+                ),
+                device=device,
+                text=text,
+            )
+        )
+    return reviews
+
+
+async def test_online_and_offline_give_identical_features(client: Client) -> None:
+    store = FeatureStore(client, HMAC_KEY, retention_s=3 * 86400)
+    memory = MemoryFeatureState(HMAC_KEY, retention_s=3 * 86400)
+    sequence = make_sequence(seed=7, n=160)
+    for review in sequence:
+        online = (await store.observe(review)).features
+        offline = memory.observe(review)
+        assert online == offline, review.review_id
+    # the sequence exercised what it is meant to
+    assert any(memory.observe(r).duplicate_accounts_7d > 0 for r in sequence)
+
+
+async def test_fifty_concurrent_reviews_from_one_device_count_exactly_fifty(
+    client: Client,
+) -> None:
+    store = FeatureStore(client, HMAC_KEY)
+    reviews = [
+        Review(
+            review_id=f"c-{i}",
+            product_id="p-1",
+            rating=5,
+            submitted_at=T0,
+            account=Account(id=f"a-{i}"),
+            device=Device(fingerprint="one-device", ip="192.0.2.10"),
+        )
+        for i in range(50)
+    ]
+    observations = await asyncio.gather(*(store.observe(r) for r in reviews))
+    # atomic: each review saw a distinct count, 1..50
+    assert sorted(o.features.device_reviews_1h for o in observations) == list(range(1, 51))
+    assert sorted(o.features.ip_accounts_24h for o in observations) == list(range(1, 51))
+    again = await asyncio.gather(*(store.observe(r) for r in reviews))
+    assert {o.features.device_reviews_24h for o in again} == {50}
+    assert {o.features.device_accounts_30d for o in again} == {50}
+    assert {o.features.product_reviews_1h for o in again} == {50}
+
+
+async def snapshot(conn: Client) -> dict[bytes, Any]:
+    """Every key's type and content (not its TTL)."""
+    state: dict[bytes, Any] = {}
+    for key in [k async for k in conn.scan_iter(match="rg:*")]:
+        kind = await conn.type(key)
+        if kind == b"zset":
+            state[key] = await conn.zrange(key, 0, -1, withscores=True)
+        elif kind == b"hash":
+            state[key] = await conn.hgetall(key)
+        else:
+            state[key] = await conn.get(key)
+    return state
+
+
+async def test_scoring_the_same_review_again_changes_nothing(client: Client) -> None:
+    store = FeatureStore(client, HMAC_KEY)
+    sequence = make_sequence(seed=3, n=30)
+    for review in sequence:
+        await store.observe(review)
+    before = await snapshot(client)
+    for review in sequence:
+        await store.observe(review)
+    assert await snapshot(client) == before
+    first = (await store.observe(sequence[-1])).features
+    assert (await store.observe(sequence[-1])).features == first
+
+
+async def test_every_key_has_a_ttl_bounded_length_and_no_raw_personal_data(
+    client: Client,
+) -> None:
+    retention_s = 5 * 86400
+    store = FeatureStore(client, HMAC_KEY, retention_s=retention_s)
+    sequence = make_sequence(seed=11, n=60)
+    long_id = "x" * 5000
+    sequence.append(
+        Review(
+            review_id=long_id,
+            product_id=long_id,
+            rating=1,
+            submitted_at=T0 + 99,
+            account=Account(id=long_id, email="someone.private@example.org"),
+            device=Device(fingerprint=long_id, ip="10.1.2.3"),
+            text="",
+        )
+    )
+    for review in sequence:
+        await store.observe(review)
+    await store.store_answer(sequence[0].review_id, b'{"risk_score": 0.5}')
+    assert await store.link_confirmed_fraud(sequence[1].review_id)
+    raw_values = {"someone.private@example.org", "10.1.2.3", "203.0.113.7", "2001:db8::1"}
+    for review in sequence:
+        raw_values |= {review.account.id, review.review_id, review.product_id}
+        raw_values |= {v for v in (review.device.fingerprint, review.account.email) if v}
+    state = await snapshot(client)
+    assert len(state) > 20
+    for key, value in state.items():
+        ttl = await client.ttl(key)
+        assert 0 < ttl <= retention_s, key
+        assert len(key) <= 64, key
+        text = key.decode() + repr(value)
+        for raw in raw_values:
+            assert raw not in text, (key, raw)
+
+
+async def test_cached_answer_comes_back_with_the_features(client: Client) -> None:
+    store = FeatureStore(client, HMAC_KEY)
+    review = make_sequence(seed=1, n=1)[0]
+    assert (await store.observe(review)).cached_answer is None
+    await store.store_answer(review.review_id, b"answer-1")
+    observation = await store.observe(review)
+    assert observation.cached_answer == b"answer-1"
+
+
+async def test_confirmed_fraud_links_device_network_and_account(client: Client) -> None:
+    store = FeatureStore(client, HMAC_KEY)
+    assert not await store.link_confirmed_fraud("never-seen")
+    fake = Review(
+        review_id="fake-1",
+        product_id="p",
+        rating=5,
+        submitted_at=T0,
+        account=Account(id="bad"),
+        device=Device(fingerprint="fp-bad", ip="198.51.100.20"),
+    )
+    await store.observe(fake)
+    assert not (await store.observe(fake)).features.linked_device
+    assert await store.link_confirmed_fraud("fake-1")
+
+    async def features_of(account: str, fingerprint: str, ip: str) -> tuple[bool, bool, bool]:
+        f = (
+            await store.observe(
+                Review(
+                    review_id=f"{account}-{fingerprint}-{ip}",
+                    product_id="p",
+                    rating=5,
+                    submitted_at=T0 + 60,
+                    account=Account(id=account),
+                    device=Device(fingerprint=fingerprint, ip=ip),
+                )
+            )
+        ).features
+        return f.linked_account, f.linked_device, f.linked_ip
+
+    assert await features_of("bad", "fp-other", "192.0.2.1") == (True, False, False)
+    assert await features_of("fresh", "fp-bad", "192.0.2.1") == (False, True, False)
+    # same /24 network, another address
+    assert await features_of("fresh2", "fp-other2", "198.51.100.99") == (False, False, True)
+    assert await features_of("fresh3", "fp-other3", "192.0.2.2") == (False, False, False)
+
+
+async def test_script_cache_flush_is_recovered_from(redis_url: str) -> None:
+    async with redis_asyncio.Redis.from_url(redis_url) as conn:
+        store = FeatureStore(conn, HMAC_KEY)
+        review = make_sequence(seed=5, n=1)[0]
+        first = await store.observe(review)
+        await conn.script_flush()
+        assert (await store.observe(review)).features == first.features
+
+
+async def _observe_with(
+    server: RedisServer, action: Callable[[FeatureStore], Awaitable[object]]
+) -> None:
+    async with redis_asyncio.Redis.from_url(server.url, socket_timeout=0.2) as conn:
+        await action(FeatureStore(conn, HMAC_KEY))
+
+
+async def test_redis_down_or_frozen_becomes_features_unavailable(own_redis: RedisServer) -> None:
+    review = make_sequence(seed=2, n=1)[0]
+    own_redis.stop()
+    with pytest.raises(FeaturesUnavailable):
+        await _observe_with(own_redis, lambda store: store.observe(review))
+    own_redis.start()
+    assert own_redis.proc is not None
+    own_redis.proc.send_signal(19)  # SIGSTOP: a frozen server, the client's timeout fires
+    try:
+        with pytest.raises(FeaturesUnavailable):
+            await _observe_with(own_redis, lambda store: store.observe(review))
+    finally:
+        own_redis.proc.send_signal(18)
