@@ -118,6 +118,10 @@ class Features:
     """The IP or its /24 (/64) network is tied to a review moderators confirmed fake."""
     linked_account: bool
 
+    # --- added after the first contract: defaults keep older builders working -----------------
+    rating_deviation_signed: float = 0.0
+    """rating - product_mean_rating_before (0 when there is no mean yet): negative = harsher."""
+
 
 # ------------------------------------------------------------------------------------------------
 # Raw state as of t: what the online store (Redis scripts) and the offline replay state both
@@ -250,6 +254,7 @@ def derive_features(
         burst_extreme_share=prod.extreme_24h / prod.reviews_24h if prod.reviews_24h else 0.0,
         product_mean_rating_before=product_mean,
         rating_deviation=abs(review.rating - product_mean) if product_mean is not None else 0.0,
+        rating_deviation_signed=review.rating - product_mean if product_mean is not None else 0.0,
         is_extreme_rating=review.rating in (1, 5),
         has_text=has_text,
         is_rating_without_text=review.text == "",

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from itertools import groupby
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as redis_asyncio
 
+from service.features.measure import CountingConnection
 from service.features.memory import MemoryFeatureState
 from service.features.store import FeatureStore, FeaturesUnavailable
 from service.scoring.review import Account, Device, Review
@@ -265,3 +270,61 @@ async def test_redis_down_or_frozen_becomes_features_unavailable(own_redis: Redi
             await _observe_with(own_redis, lambda store: store.observe(review))
     finally:
         own_redis.proc.send_signal(18)
+
+
+async def test_one_round_trip_per_scored_review(redis_url: str) -> None:
+    pool = redis_asyncio.ConnectionPool.from_url(redis_url, connection_class=CountingConnection)
+    async with redis_asyncio.Redis(connection_pool=pool) as conn:
+        store = FeatureStore(conn, HMAC_KEY)
+        await store.load_scripts()
+        await conn.ping()  # the connection's set-up is not the review's traffic
+        full = [r for r in make_sequence(seed=9, n=40) if r.text and r.device.ip]
+        assert full
+        for review in full[:10]:
+            CountingConnection.sends = 0
+            await store.observe(review)
+            assert CountingConnection.sends == 1
+    await pool.aclose()
+
+
+async def test_history_older_than_retention_is_dropped(client: Client) -> None:
+    retention_s = 2 * 86400
+    store = FeatureStore(client, HMAC_KEY, retention_s=retention_s)
+
+    def review(i: int, at_s: float) -> Review:
+        return Review(f"old-{i}", "p", 5, T0 + at_s, Account(id="a"), Device(fingerprint="f"))
+
+    await store.observe(review(0, 0))
+    assert (await store.observe(review(1, 86_400))).features.account_reviews_before == 1
+    late = (await store.observe(review(2, 2.5 * 86_400))).features
+    assert late.account_reviews_before == 1  # review 0 is past retention, review 1 is not
+    assert late.device_accounts_30d == 1 and late.product_reviews_before == 1
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+async def test_yelp_replay_online_equals_offline(client: Client, shared_data: Path) -> None:
+    """The way the behaviour model is fitted (offline) and evaluated (online): one day at a
+    time, record the whole day, then read every review of it."""
+    with (shared_data / "behavior" / "yelpchi.csv").open() as fh:
+        rows = sorted(csv.DictReader(fh), key=lambda row: row["date"])[:600]
+    retention_s = 3650 * 86400
+    store = FeatureStore(client, HMAC_KEY, retention_s=retention_s)
+    memory = MemoryFeatureState(HMAC_KEY, retention_s=retention_s)
+    reviews = [
+        Review(
+            review_id=f"y{i}",
+            product_id=row["product_id"],
+            rating=int(row["rating"]),
+            submitted_at=datetime.fromisoformat(row["date"]).replace(tzinfo=UTC).timestamp(),
+            account=Account(id=row["user_id"]),
+        )
+        for i, row in enumerate(rows)
+    ]
+    for _, day in groupby(reviews, key=lambda r: r.submitted_at):
+        day_reviews = list(day)
+        for r in day_reviews:
+            await store.observe(r)
+            memory.observe(r)
+        for r in day_reviews:
+            assert (await store.observe(r)).features == memory.observe(r)
