@@ -179,19 +179,24 @@ class ModerationQueue:
         items: list[QueueItem] = []
         last: tuple[int, str] | None = None
         scanned, now_ms, offset, exhausted = 0, 0, 0, False
+        # Without a filter applied after reading, a page needs no more entries than it shows, one
+        # more to know whether another page follows, and the cursor's own entry, read again.
+        filtered = (product_id is not None and reason_code is not None) or not include_claimed
+        wanted = limit + 1 + (after is not None)
+        chunk = _LIST_CHUNK if filtered else min(wanted, _LIST_CHUNK)
         while scanned < _LIST_SCAN_CAP:
-            rows = await self._run(self._range, [index], [high, low, offset, _LIST_CHUNK])
+            rows = await self._run(self._range, [index], [high, low, offset, chunk])
             now_ms = int(rows[0])
             fetched = [(_str(rows[i]), int(float(rows[i + 1]))) for i in range(1, len(rows), 2)]
-            is_full = len(fetched) == _LIST_CHUNK
+            is_full = len(fetched) == chunk
             pairs = fetched
             if after is not None:
                 # Ties on the cursor's score come in reverse member order: skip those already seen.
                 cut = after
                 pairs = [(m, s) for m, s in fetched if s < cut[0] or m < cut[1]]
                 if not pairs and is_full:
-                    offset += _LIST_CHUNK
-                    scanned += _LIST_CHUNK
+                    offset += chunk
+                    scanned += chunk
                     continue
             records = await self._read_items([m for m, _ in pairs])
             stale: list[str] = []
@@ -207,7 +212,7 @@ class ModerationQueue:
                     if len(items) == limit:
                         break
             scanned += consumed
-            await self._drop_stale(stale)
+            await self._drop_stale(index, stale)
             if consumed == len(pairs) and not is_full:
                 exhausted = True
                 break
@@ -249,12 +254,14 @@ class ModerationQueue:
             return False
         return include_claimed or item.lease is None
 
-    async def _drop_stale(self, members: Sequence[str]) -> None:
-        """Index entries whose item expired or was decided elsewhere: remove, best effort."""
+    async def _drop_stale(self, index: str, members: Sequence[str]) -> None:
+        """Index entries whose item expired: remove, best effort."""
         if not members:
             return
         try:
-            await self._redis.zrem(keys.queue_key(), *members)
+            await self._redis.zrem(index, *members)
+            if index != keys.queue_key():
+                await self._redis.zrem(keys.queue_key(), *members)
         except RedisError:
             log.warning("could not drop %d stale queue entries", len(members))
 

@@ -319,3 +319,29 @@ async def test_retention_applies_to_records(redis: aioredis.Redis) -> None:
     assert 0 < await redis.pttl(keys.record_key("r-allow")) <= 1000
     assert 0 < await redis.pttl(keys.item_key("r-queued")) <= 1000
     assert 0 < await redis.pttl(keys.queue_key()) <= 1000
+
+
+async def test_expired_items_leave_the_listing_and_the_indexes(
+    redis: aioredis.Redis, queue: ModerationQueue
+) -> None:
+    await queue.record(scored("r-1", 0.9, product_id="p-1"))
+    await queue.record(scored("r-2", 0.8, product_id="p-1"))
+    await redis.delete(keys.item_key("r-1"))  # what its TTL does after the retention period
+    assert [i.scored.review_id for i in await all_items(queue, product_id="p-1")] == ["r-2"]
+    assert await redis.zrange(keys.product_index_key("p-1"), 0, -1) == [b"r-2"]
+    assert await redis.zrange(keys.queue_key(), 0, -1) == [b"r-2"]
+
+
+@pytest.mark.parametrize("count", [0, 1, 4, 5, 6, 10, 11])
+async def test_last_page_has_no_cursor(queue: ModerationQueue, count: int) -> None:
+    for i in range(count):
+        await queue.record(scored(f"r-{i}", 0.5 + i / 100))
+    pages, cursor = [], None
+    while True:
+        page = await queue.list(limit=5, cursor=cursor)
+        pages.append(len(page.items))
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert sum(pages) == count
+    assert 0 not in pages[:-1] and (pages[-1] > 0 or count == 0)
