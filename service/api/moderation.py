@@ -5,10 +5,11 @@ from __future__ import annotations
 from importlib import resources
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.moderation.errors import ModerationError
 from service.moderation.models import (
     Claim,
     PrecisionReport,
@@ -19,7 +20,10 @@ from service.moderation.models import (
 )
 from service.moderation.queue import ModerationQueue
 
+# The API (include it with the service's API-key dependency) and the page (open: it holds no data,
+# and the browser sends the key with each API call the page makes).
 router = APIRouter()
+page_router = APIRouter()
 
 Id = Annotated[str, Field(min_length=1, max_length=128)]
 
@@ -249,7 +253,16 @@ async def precision(queue: QueueDep) -> PrecisionOut:
     return PrecisionOut.of(await queue.reason_precision())
 
 
-@router.get("/moderation", response_class=HTMLResponse, include_in_schema=False)
+@page_router.get("/moderation", response_class=HTMLResponse, include_in_schema=False)
 async def moderation_page() -> HTMLResponse:
     page = resources.files("service").joinpath("static/moderation.html").read_text("utf-8")
     return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
+
+
+def install_errors(app: FastAPI) -> None:
+    """Render moderation errors as the service renders its own: {"error": {"code", "message"}}."""
+
+    @app.exception_handler(ModerationError)
+    async def moderation_error(_: Request, exc: ModerationError) -> JSONResponse:
+        body = {"error": {"code": exc.code, "message": exc.message}}
+        return JSONResponse(body, status_code=exc.status_code)

@@ -10,13 +10,11 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from service.api import moderation
-from service.moderation.errors import ModerationError
 from service.moderation.metrics import ModerationMetrics
 from service.moderation.queue import ModerationQueue
 
@@ -44,13 +42,8 @@ def build_app(
 
     app = FastAPI(lifespan=lifespan)
     app.include_router(moderation.router)
-
-    @app.exception_handler(ModerationError)
-    async def moderation_error(_: Request, exc: ModerationError) -> JSONResponse:
-        return JSONResponse(
-            {"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status_code
-        )
-
+    app.include_router(moderation.page_router)
+    moderation.install_errors(app)
     return app
 
 
