@@ -27,6 +27,8 @@ from service.scoring.text_fingerprint import bands_of, simhash_hex
 
 ACCOUNT_CAP = 1000
 """Newest entries kept per account: bounds the per-review scan; counts saturate beyond it."""
+CROWD_CAP = 20000
+"""Newest entries kept per device / IP / network set (reviews; accounts): bounds a hot key."""
 BAND_CAP = 512
 """Newest entries kept per SimHash band bucket."""
 BAND_LIMIT = 128
@@ -102,7 +104,15 @@ def plan_observe(review: Review, identity: Identity, retention_s: int) -> Plan:
                     keys.crowd_accounts(kind, entity_h),
                     keys.crowd_flag(kind, entity_h),
                 ),
-                (t_ms, identity.review_h, identity.account_h, retention_ms, ttl_s, long_ms),
+                (
+                    t_ms,
+                    identity.review_h,
+                    identity.account_h,
+                    retention_ms,
+                    ttl_s,
+                    long_ms,
+                    CROWD_CAP,
+                ),
             )
         )
     bands: tuple[str, ...] = ()

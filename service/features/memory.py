@@ -186,14 +186,16 @@ class MemoryFeatureState:
 
     def _crowd(self, call: ScriptCall) -> list[int]:
         ev_key, acc_key, flag_key = call.keys
-        t, review_h, account_h, retention, _, long_ms = call.args
+        t, review_h, account_h, retention, _, long_ms, cap = call.args
         assert isinstance(t, int) and isinstance(review_h, str) and isinstance(account_h, str)
-        assert isinstance(retention, int) and isinstance(long_ms, int)
+        assert isinstance(retention, int) and isinstance(long_ms, int) and isinstance(cap, int)
         ev, acc = self._set(ev_key), self._set(acc_key)
         if ev.add(t, review_h, "NX"):
             acc.add(t, account_h, "GT")
             ev.remove_le(t - retention)
             acc.remove_le(t - retention)
+            ev.keep_newest(cap)
+            acc.keep_newest(cap)
         reply = [
             ev.count(t - 3_600_000, t),
             ev.count(t - 86_400_000, t),

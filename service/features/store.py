@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as redis_asyncio
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 from service.features import keys
 from service.features.calls import decode_replies, parse_entity_record, plan_observe
@@ -20,6 +20,8 @@ from service.scoring.review import Review
 SCRIPT_DIR = Path(__file__).resolve().parent
 SCRIPT_NAMES = ("account", "product", "crowd", "band", "review", "answer")
 DEFAULT_RETENTION_S = 30 * 86400
+# What a failing or slow Redis (or Cluster) raises through redis-py.
+REDIS_FAILURES = (RedisError, RedisClusterException, OSError, TimeoutError)
 
 
 class FeaturesUnavailable(Exception):
@@ -102,7 +104,7 @@ class FeatureStore:
         plan = plan_observe(review, identity, self._retention_s)
         try:
             replies = await self._run([(c.script, c.keys, c.args) for c in plan.calls])
-        except (TimeoutError, RedisError, OSError) as exc:
+        except REDIS_FAILURES as exc:
             raise FeaturesUnavailable(type(exc).__name__) from exc
         raw, answer = decode_replies(plan, identity, replies)
         return Observation(derive_features(review, identity, raw, self._retention_s), answer)
@@ -116,7 +118,7 @@ class FeatureStore:
             await self._run(
                 [("answer", (self._record_key(review_id),), (payload, self._retention_s))]
             )
-        except (TimeoutError, RedisError, OSError) as exc:
+        except REDIS_FAILURES as exc:
             raise FeaturesUnavailable(type(exc).__name__) from exc
 
     async def link_confirmed_fraud(self, review_id: str) -> bool:
@@ -137,6 +139,6 @@ class FeatureStore:
             for flag in flags:
                 pipe.set(flag, b"1", ex=self._retention_s)
             await pipe.execute()
-        except (TimeoutError, RedisError, OSError) as exc:
+        except REDIS_FAILURES as exc:
             raise FeaturesUnavailable(type(exc).__name__) from exc
         return True

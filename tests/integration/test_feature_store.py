@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import redis.asyncio as redis_asyncio
 
+from service.features import calls
 from service.features.measure import CountingConnection
 from service.features.memory import MemoryFeatureState
 from service.features.store import FeatureStore, FeaturesUnavailable
@@ -104,6 +105,20 @@ async def test_online_and_offline_give_identical_features(client: Client) -> Non
         assert online == offline, review.review_id
     # the sequence exercised what it is meant to
     assert any(memory.observe(r).duplicate_accounts_7d > 0 for r in sequence)
+
+
+async def test_caps_behave_the_same_online_and_offline(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tiny caps, so that trimming to the newest entries happens all the time on both sides."""
+    monkeypatch.setattr(calls, "ACCOUNT_CAP", 3)
+    monkeypatch.setattr(calls, "CROWD_CAP", 4)
+    monkeypatch.setattr(calls, "BAND_CAP", 2)
+    monkeypatch.setattr(calls, "BAND_LIMIT", 1)
+    store = FeatureStore(client, HMAC_KEY)
+    memory = MemoryFeatureState(HMAC_KEY)
+    for review in make_sequence(seed=21, n=120):
+        assert (await store.observe(review)).features == memory.observe(review)
 
 
 async def test_fifty_concurrent_reviews_from_one_device_count_exactly_fifty(
