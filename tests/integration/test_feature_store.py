@@ -343,3 +343,36 @@ async def test_yelp_replay_online_equals_offline(client: Client, shared_data: Pa
             memory.observe(r)
         for r in day_reviews:
             assert (await store.observe(r)).features == memory.observe(r)
+
+
+async def reads_per_node(nodes: list[redis_asyncio.Redis]) -> list[int]:
+    """Read events each server has processed (INFO stats), this INFO's own read included."""
+    return [int((await node.info("stats"))["total_reads_processed"]) for node in nodes]
+
+
+@pytest.mark.cluster
+async def test_on_a_cluster_one_round_trip_per_node(redis_cluster_url: str) -> None:
+    conn = redis_asyncio.RedisCluster.from_url(redis_cluster_url)
+    await conn.initialize()
+    nodes = [redis_asyncio.Redis(host=n.host, port=n.port) for n in conn.get_nodes()]
+    try:
+        store = FeatureStore(conn, HMAC_KEY)
+        await store.load_scripts()
+        full = [r for r in make_sequence(seed=9, n=40) if r.text and r.device.ip]
+        await store.observe(full[0])  # opens a connection to every node
+        idle = [
+            b - a for a, b in zip(*[await reads_per_node(nodes) for _ in range(2)], strict=True)
+        ]
+        per_review = []
+        for review in full[1:11]:
+            before = await reads_per_node(nodes)
+            await store.observe(review)
+            after = await reads_per_node(nodes)
+            per_review.append([b - a - i for a, b, i in zip(before, after, idle, strict=True)])
+        # the pipeline is split by node: each node reads its part of one review at most once
+        assert all(0 <= reads <= 1 for node_reads in per_review for reads in node_reads)
+        assert max(sum(node_reads) for node_reads in per_review) >= 2  # tags do spread
+    finally:
+        for node in nodes:
+            await node.aclose()
+        await conn.aclose()
