@@ -119,11 +119,12 @@ def test_serving_code_imports_nothing_the_image_lacks() -> None:
     offenders = []
     for path in sorted((ROOT / "service").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            names = []
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names = [node.module]
+            else:
+                continue
             offenders += [
                 f"{path.relative_to(ROOT)}:{node.lineno} {n}"
                 for n in names

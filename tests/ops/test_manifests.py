@@ -40,6 +40,7 @@ def app_deployment(docs: list[Doc]) -> Doc:
 def app_container(docs: list[Doc]) -> Doc:
     containers = app_deployment(docs)["spec"]["template"]["spec"]["containers"]
     (container,) = [c for c in containers if c["name"] == "reviewguard"]
+    assert isinstance(container, dict)
     return container
 
 
