@@ -76,6 +76,11 @@ class SortedSet:
     def first_score(self) -> int | None:
         return self.entries[0][0] if self.entries else None
 
+    def first_after(self, lo_excl: float) -> int | None:
+        """The lowest score > ``lo_excl`` (ZRANGEBYSCORE (lo +inf LIMIT 0 1)."""
+        index = self._lo(lo_excl)
+        return self.entries[index][0] if index < len(self.entries) else None
+
 
 class MemoryFeatureState:
     """Same semantics as ``FeatureStore`` without Redis (no TTLs: time is ``submitted_at``)."""
@@ -167,18 +172,18 @@ class MemoryFeatureState:
         assert isinstance(rating, int) and isinstance(retention, int)
         sets = [self._set(key) for key in call.keys]
         if not any(review_h in zset.scores for zset in sets):
-            sets[rating - 1].add(t, review_h, "")
-            for zset in sets:
-                zset.remove_le(t - retention)
-        le_t = [zset.count(float("-inf"), t) for zset in sets]
+            written = sets[rating - 1]
+            written.add(t, review_h, "")
+            written.remove_le(t - retention)
+        kept = [zset.count(t - retention, t) for zset in sets]
         day = [zset.count(t - 86_400_000, t) for zset in sets]
-        firsts = [s for zset in sets if (s := zset.first_score()) is not None]
+        firsts = [s for zset in sets if (s := zset.first_after(t - retention)) is not None]
         reply = [
-            *le_t,
+            *kept,
             sum(zset.count(t - 3_600_000, t) for zset in sets),
             sum(day),
             day[0] + day[4],
-            sum(zset.count(t - retention, t - 86_400_000) for zset in sets),
+            sum(kept) - sum(day),
             min(firsts) if firsts else -1,
         ]
         self._drop_if_empty(*call.keys)
