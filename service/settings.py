@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     # HMAC key for personal data (IP, e-mail, device fingerprint). No default in production:
     # `make run` and the tests set a development key; the k8s Secret carries the real one.
     hmac_key: SecretStr = SecretStr("")
-    retention_days: int = Field(30, ge=1, le=365)
+    retention_days: int = Field(30, ge=1, le=3650)
 
     # Prior share of fake reviews: the base rate the fusion starts from.
     base_rate: float = Field(0.04, gt=0, lt=1)

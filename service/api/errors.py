@@ -49,7 +49,12 @@ def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
 
 def _field_name(loc: tuple[Any, ...]) -> str:
     # ("body", "account", "id") -> "account.id"; list indices stay visible: "reviews.3.rating"
-    parts = [str(part) for part in loc if part != "body"]
+    # Union members appear in the location as validator descriptions; they are not fields.
+    parts = [
+        str(part)
+        for part in loc
+        if part != "body" and not (isinstance(part, str) and ("[" in part or "(" in part))
+    ]
     return ".".join(parts) or "body"
 
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, IPvAnyAddress, StrictInt
 
 Id = Annotated[str, Field(min_length=1, max_length=128)]
 ShortText = Annotated[str, Field(max_length=512)]
@@ -25,7 +24,7 @@ class DeviceIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     fingerprint: Annotated[str, Field(max_length=256)] | None = None
-    ip: IPv4Address | IPv6Address | None = None
+    ip: IPvAnyAddress | None = None
     user_agent: Annotated[str, Field(max_length=1024)] | None = None
     accept_language: ShortText | None = None
     timezone: Annotated[str, Field(max_length=64)] | None = None

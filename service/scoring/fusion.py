@@ -52,6 +52,7 @@ class PriorWeights:
     network_shared: float = 0.25
     ip_velocity: float = 0.3
     duplicate_text: float = 1.2
+    product_burst: float = 0.6
     linked_device: float = 2.0
     linked_account: float = 2.5
     linked_ip: float = 1.0
@@ -208,6 +209,18 @@ def rule_terms(f: Features, w: PriorWeights) -> list[Reason]:
                 * max(_doublings(f.ip_reviews_1h, 3), _doublings(f.net_reviews_1h, 6)),
             )
         )
+    if f.product_reviews_1h >= 4 and f.product_burst_ratio >= 2:
+        terms.append(
+            Reason(
+                "PRODUCT_BURST",
+                f"product received {f.product_reviews_1h} reviews in the last hour and "
+                f"{f.product_reviews_24h} in 24 h against a usual "
+                f"{f.product_usual_per_24h:.1f} a day "
+                f"({f.burst_extreme_share:.0%} of them 1 or 5 stars)",
+                w.product_burst
+                * (_doublings(round(f.product_burst_ratio), 1) + f.burst_extreme_share),
+            )
+        )
     if f.duplicate_accounts_7d >= 1:
         terms.append(
             Reason(
@@ -310,7 +323,7 @@ def _describe_group(group: str, term: float, f: Features) -> tuple[str, str]:
         if term < 0:
             return (
                 "ACCOUNT_ESTABLISHED",
-                f"account has {f.account_reviews_before} earlier reviews",
+                f"account has {_plural(f.account_reviews_before, 'earlier review')}",
             )
         if f.is_first_review:
             return ("ACCOUNT_FIRST_REVIEW", "first review by this account")
@@ -321,34 +334,68 @@ def _describe_group(group: str, term: float, f: Features) -> tuple[str, str]:
         )
         return (
             "ACCOUNT_THIN_HISTORY",
-            f"account has only {f.account_reviews_before} earlier reviews{extremes}",
+            f"account has only {_plural(f.account_reviews_before, 'earlier review')}{extremes}",
         )
     if group == "VELOCITY_ACCOUNT":
-        return (
-            "VELOCITY_ACCOUNT",
-            f"account posted {f.account_reviews_24h} reviews in the last 24 h "
-            f"({f.account_reviews_1h} in the last hour, {f.account_reviews_7d} in 7 days)",
+        pace = (
+            f"account posted {_plural(f.account_reviews_24h, 'review')} in the last 24 h "
+            f"({f.account_reviews_1h} in the last hour, {f.account_reviews_7d} in 7 days)"
         )
+        return ("VELOCITY_ACCOUNT", pace) if term >= 0 else ("ACCOUNT_PACE_ORDINARY", pace)
     if group == "RATING":
         if f.product_mean_rating_before is None:
-            return ("RATING_DEVIATION", f"{_rating_words(f)} on a product with no earlier ratings")
+            where = "on a product with no earlier ratings"
+        else:
+            where = (
+                f"{f.rating_deviation:.1f} stars from the product's mean "
+                f"of {f.product_mean_rating_before:.1f}"
+            )
+        code = "RATING_DEVIATION" if term >= 0 else "RATING_TYPICAL"
+        return (code, f"{_rating_words(f)}, {where}")
+    if group == "PRODUCT_PATTERN":
         return (
-            "RATING_DEVIATION",
-            f"{_rating_words(f)}, {f.rating_deviation:.1f} stars from the product's mean "
-            f"of {f.product_mean_rating_before:.1f}",
-        )
-    if group == "PRODUCT_BURST":
-        return (
-            "PRODUCT_BURST",
-            f"product received {f.product_reviews_24h} reviews in the last 24 h against a "
-            f"usual {f.product_usual_per_24h:.1f} a day ({f.burst_extreme_share:.0%} of them "
+            "PRODUCT_PATTERN",
+            f"product has {_plural(f.product_reviews_before, 'earlier review')}, "
+            f"{f.product_reviews_24h} in the last 24 h against a usual "
+            f"{f.product_usual_per_24h:.1f} a day ({f.burst_extreme_share:.0%} of them "
             f"1 or 5 stars)",
         )
     return (group, f"{group.lower().replace('_', ' ')} pattern")
 
 
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _rating_words(f: Features) -> str:
     return "an extreme rating" if f.is_extreme_rating else "a middling rating"
+
+
+# Signals that share a cause share a cap: a device seen on many accounts is usually also a fast one.
+GROUP_OF: dict[str, str] = {
+    "TEXT_MODEL": "text",
+    "TEXT_EXCESSIVE_PUNCTUATION": "text",
+    "TEXT_EXTREME": "text",
+    "TEXT_REPETITIVE": "text",
+    "RATING_WITHOUT_TEXT": "text",
+    "DEVICE_SHARED": "device",
+    "VELOCITY_DEVICE": "device",
+    "DEVICE_HEADLESS": "device",
+    "DEVICE_INCONSISTENT": "device",
+    "IP_SHARED": "network",
+    "VELOCITY_IP": "network",
+    "ACCOUNT_DISPOSABLE_EMAIL": "identity",
+    "ACCOUNT_DUBIOUS_NAME": "identity",
+    "ACCOUNT_NEW": "identity",
+    "ACCOUNT_FIRST_REVIEW": "behaviour",
+    "ACCOUNT_THIN_HISTORY": "behaviour",
+    "ACCOUNT_ESTABLISHED": "behaviour",
+    "VELOCITY_ACCOUNT": "behaviour",
+    "ACCOUNT_PACE_ORDINARY": "behaviour",
+    "RATING_TYPICAL": "behaviour",
+    "RATING_DEVIATION": "behaviour",
+    "PRODUCT_PATTERN": "behaviour",
+}
 
 
 def cap(terms: list[Reason], limit: float) -> list[Reason]:
@@ -372,13 +419,17 @@ def assess(
 ) -> Assessment:
     """Fuse everything known about one review into a risk, a decision and its reasons."""
     w = config.weights
-    groups = [cap(text_terms(text, text_probability, text_prior, w), config.group_cap)]
+    terms = text_terms(text, text_probability, text_prior, w)
     offset = 0.0
     if features is not None:
-        groups.append(cap(rule_terms(features, w), config.group_cap))
+        terms += rule_terms(features, w)
         if behaviour is not None:
-            groups.extend([r] for r in cap(behaviour_terms(features, behaviour), config.group_cap))
+            terms += cap(behaviour_terms(features, behaviour), config.group_cap)
             offset = behaviour.offset
+    by_group: dict[str, list[Reason]] = {}
+    for term in terms:
+        by_group.setdefault(GROUP_OF.get(term.code, term.code), []).append(term)
+    groups = [cap(group, config.group_cap) for group in by_group.values()]
     terms = [t for group in groups for t in group]
     log_odds = logit(config.base_rate) + offset + sum(t.contribution for t in terms)
     risk = sigmoid(log_odds)

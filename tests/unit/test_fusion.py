@@ -9,7 +9,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.scoring.behaviour import BehaviourModel
-from service.scoring.fusion import FusionConfig, PriorWeights, Reason, assess, cap, logit, sigmoid
+from service.scoring.fusion import (
+    GROUP_OF,
+    FusionConfig,
+    PriorWeights,
+    Reason,
+    assess,
+    cap,
+    logit,
+    sigmoid,
+)
 from tests.unit.factories import features
 
 CONFIG = FusionConfig()
@@ -44,7 +53,7 @@ def behaviour_model() -> BehaviourModel:
                 },
                 {
                     "name": "product_burst_ratio",
-                    "group": "PRODUCT_BURST",
+                    "group": "PRODUCT_PATTERN",
                     "edges": [2.0],
                     "weights": [0.0, 0.8],
                     "missing_weight": 0.0,
@@ -95,7 +104,7 @@ def test_contributions_add_up_to_the_risk() -> None:
         "ACCOUNT_DISPOSABLE_EMAIL",
         "TEXT_MODEL",
         "ACCOUNT_FIRST_REVIEW",
-        "PRODUCT_BURST",
+        "PRODUCT_PATTERN",
     } <= set(codes)
     contributions = [r.contribution for r in a.reasons]
     assert contributions == sorted(contributions, reverse=True)
@@ -147,7 +156,13 @@ def test_each_group_is_capped() -> None:
     a = assess(
         text=None, text_probability=None, text_prior=0.5, features=f, behaviour=None, config=CONFIG
     )
-    assert sum(r.contribution for r in a.reasons) == pytest.approx(CONFIG.group_cap, abs=0.01)
+    totals: dict[str, float] = {}
+    for r in a.reasons:
+        group = GROUP_OF.get(r.code, r.code)
+        totals[group] = totals.get(group, 0.0) + r.contribution
+    assert all(total <= CONFIG.group_cap + 0.01 for total in totals.values()), totals
+    assert totals["device"] == pytest.approx(CONFIG.group_cap, abs=0.01)
+    assert totals["network"] == pytest.approx(CONFIG.group_cap, abs=0.01)
 
 
 @given(st.lists(st.floats(-5, 5), min_size=1, max_size=8), st.floats(0.1, 5))
@@ -234,3 +249,43 @@ def test_behaviour_model_rejects_unknown_features() -> None:
                 ],
             }
         )
+
+
+def test_a_product_flood_is_a_burst_and_a_busy_day_alone_is_not() -> None:
+    flood = features(
+        product_reviews_1h=8,
+        product_reviews_24h=9,
+        product_usual_per_24h=0.5,
+        product_burst_ratio=6.0,
+        burst_extreme_share=1.0,
+    )
+    busy = features(
+        product_reviews_1h=2,
+        product_reviews_24h=9,
+        product_usual_per_24h=8.0,
+        product_burst_ratio=1.0,
+    )
+    flood_codes = {
+        r.code
+        for r in assess(
+            text=None,
+            text_probability=None,
+            text_prior=0.5,
+            features=flood,
+            behaviour=None,
+            config=CONFIG,
+        ).reasons
+    }
+    busy_codes = {
+        r.code
+        for r in assess(
+            text=None,
+            text_probability=None,
+            text_prior=0.5,
+            features=busy,
+            behaviour=None,
+            config=CONFIG,
+        ).reasons
+    }
+    assert "PRODUCT_BURST" in flood_codes
+    assert "PRODUCT_BURST" not in busy_codes

@@ -1,0 +1,130 @@
+"""HTTP routes of the scoring API: validation and orchestration only."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
+
+from service.api.errors import BatchTooLarge
+from service.api.guards import require_api_key
+from service.api.schemas import (
+    BatchIn,
+    BatchOut,
+    HealthOut,
+    ModelOut,
+    ReadyOut,
+    ReviewIn,
+    ScoreOut,
+    epoch_s,
+)
+from service.scorer import FraudScorer, Verdict
+from service.scoring.review import Account, Device, Review
+
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+probes = APIRouter()
+
+
+def get_scorer(request: Request) -> FraudScorer:
+    scorer: FraudScorer = request.state.scorer
+    return scorer
+
+
+ScorerDep = Annotated[FraudScorer, Depends(get_scorer)]
+
+JSON = "application/json"
+
+
+def to_review(body: ReviewIn, now_s: float) -> Review:
+    account, device = body.account, body.device
+    return Review(
+        review_id=body.review_id,
+        product_id=body.product_id,
+        rating=body.rating,
+        submitted_at=epoch_s(body.submitted_at, now_s),
+        text=body.text,
+        account=Account(
+            id=account.id,
+            created_at=epoch_s(account.created_at, 0.0) if account.created_at else None,
+            username=account.username,
+            email=account.email,
+        ),
+        device=Device(
+            fingerprint=device.fingerprint,
+            ip=str(device.ip) if device.ip is not None else None,
+            user_agent=device.user_agent,
+            accept_language=device.accept_language,
+            timezone=device.timezone,
+            screen=device.screen,
+        ),
+    )
+
+
+def verdict_json(verdict: Verdict) -> dict[str, Any]:
+    return {
+        "review_id": verdict.review_id,
+        "risk_score": verdict.risk_score,
+        "risk_level": verdict.risk_level,
+        "decision": verdict.decision,
+        "reasons": [
+            {"code": r.code, "message": r.message, "contribution": r.contribution}
+            for r in verdict.reasons
+        ],
+        "model_version": verdict.model_version,
+        "degraded": verdict.degraded,
+    }
+
+
+@router.post("/reviews/score", response_model=ScoreOut, summary="Score one review")
+async def score_review(body: ReviewIn, scorer: ScorerDep) -> Response:
+    verdict = await scorer.score(to_review(body, time.time()))
+    return Response(orjson.dumps(verdict_json(verdict)), media_type=JSON)
+
+
+@router.post(
+    "/reviews/score/batch",
+    response_model=BatchOut,
+    summary="Score a backlog of reviews in the order given",
+    responses={413: {"description": "more reviews than the batch limit"}},
+)
+async def score_batch(body: BatchIn, request: Request, scorer: ScorerDep) -> Response:
+    limit: int = request.state.settings.max_batch
+    if len(body.reviews) > limit:
+        raise BatchTooLarge(f"a batch holds at most {limit} reviews, got {len(body.reviews)}")
+    now_s = time.time()
+    verdicts = await scorer.score_many([to_review(r, now_s) for r in body.reviews])
+    return Response(orjson.dumps({"results": [verdict_json(v) for v in verdicts]}), media_type=JSON)
+
+
+@router.get("/model", response_model=ModelOut, summary="The loaded models' manifests")
+async def model_manifest(request: Request) -> dict[str, Any]:
+    info: dict[str, Any] = request.state.model_info
+    return info
+
+
+@probes.get("/healthz", response_model=HealthOut, summary="Alive")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@probes.get(
+    "/readyz",
+    response_model=ReadyOut,
+    summary="Model loaded and not shutting down",
+    responses={503: {"description": "shutting down"}},
+)
+async def readyz(request: Request, scorer: ScorerDep) -> Response:
+    if request.state.lifecycle.shutting_down:
+        return Response(orjson.dumps({"status": "shutting_down"}), 503, media_type=JSON)
+    return Response(
+        orjson.dumps({"status": "ready", "model_version": scorer.model_version}), media_type=JSON
+    )
+
+
+@probes.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    return Response(
+        request.state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+    )

@@ -1,0 +1,173 @@
+"""create_app() and its lifespan: wires settings, models, Redis and routes together."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from service.api import errors, moderation, routes
+from service.api.guards import ApiKeys, BodyLimitMiddleware, require_api_key
+from service.breaker import CircuitBreaker
+from service.features.store import FeatureStore
+from service.metrics import LatencyMiddleware, Metrics
+from service.moderation.metrics import ModerationMetrics
+from service.moderation.models import Reason as QueueReason
+from service.moderation.models import ScoredReview
+from service.moderation.queue import ModerationQueue
+from service.scorer import FraudScorer, Scored
+from service.scoring.behaviour import BehaviourModel
+from service.scoring.fusion import FusionConfig, PriorWeights
+from service.settings import Settings
+from service.text_model import TextModel
+
+log = logging.getLogger("reviewguard")
+
+
+QUEUED = frozenset({"review"})
+QUEUED_WITH_REJECTS = frozenset({"review", "reject"})
+
+
+@dataclass
+class Lifecycle:
+    shutting_down: bool = False
+
+
+def fusion_config(settings: Settings) -> FusionConfig:
+    known = {f.name for f in dataclasses.fields(PriorWeights)}
+    unknown = set(settings.fusion_weights) - known
+    if unknown:
+        raise ValueError(f"unknown fusion weights: {sorted(unknown)}; known: {sorted(known)}")
+    return FusionConfig(
+        base_rate=settings.base_rate,
+        review_threshold=settings.review_threshold,
+        reject_threshold=settings.reject_threshold,
+        medium_threshold=settings.medium_threshold,
+        group_cap=settings.group_cap,
+        weights=PriorWeights(**settings.fusion_weights),
+    )
+
+
+def redis_client(settings: Settings) -> Redis | RedisCluster:
+    # redis-py's defaults wait seconds and retry: a synchronous submission flow cannot.
+    timeout_s = settings.redis_budget_ms / 1000
+    options: dict[str, Any] = {
+        "socket_timeout": timeout_s,
+        "socket_connect_timeout": timeout_s,
+        "retry": Retry(NoBackoff(), 0),
+        "health_check_interval": 0,
+    }
+    if settings.redis_cluster:
+        return RedisCluster.from_url(settings.redis_url, **options)
+    return Redis.from_url(settings.redis_url, **options)
+
+
+def load_behaviour(settings: Settings) -> BehaviourModel | None:
+    if not settings.behaviour_model_path.is_file():
+        log.warning("no behaviour model at the configured path; behaviour groups are off")
+        return None
+    return BehaviourModel.load(settings.behaviour_model_path)
+
+
+def queue_recorder(queue: ModerationQueue) -> Callable[[Scored], Awaitable[bool]]:
+    """Hands each scored review to the moderation queue (it keeps review/reject ones)."""
+
+    async def record(scored: Scored) -> bool:
+        verdict = scored.verdict
+        return await queue.record(
+            ScoredReview(
+                review_id=verdict.review_id,
+                product_id=scored.review.product_id,
+                risk_score=verdict.risk_score,
+                decision=verdict.decision,
+                reasons=tuple(
+                    QueueReason(r.code, r.message, r.contribution) for r in verdict.reasons
+                ),
+                text=scored.review.text,
+                scored_at=scored.review.submitted_at,
+                model_version=verdict.model_version,
+                features=dataclasses.asdict(scored.features) if scored.features else {},
+            )
+        )
+
+    return record
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    metrics = Metrics()
+    lifecycle = Lifecycle()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        classifier = TextModel.load(settings.text_model_dir, threads=settings.onnx_threads)
+        behaviour = load_behaviour(settings)
+        redis = redis_client(settings)
+        store = FeatureStore(
+            redis,
+            settings.hmac_key.get_secret_value().encode(),
+            retention_s=settings.retention_days * 86400,
+        )
+        queue = ModerationQueue(
+            redis,
+            retention_s=settings.retention_days * 86400,
+            lease_s=settings.moderation_lease_s,
+            queue_decisions=QUEUED_WITH_REJECTS if settings.queue_rejects else QUEUED,
+            on_confirmed_fake=store.link_confirmed_fraud,
+            metrics=ModerationMetrics.for_registry(metrics.registry),
+        )
+        breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s)
+        scorer = FraudScorer(
+            store,
+            classifier,
+            behaviour,
+            fusion_config(settings),
+            budget_s=settings.redis_budget_ms / 1000,
+            breaker=breaker,
+            recorders=[queue_recorder(queue)],
+            observer=metrics.observe_scored,
+        )
+        metrics.model.info(
+            {"text": classifier.version, "behaviour": behaviour.version if behaviour else "none"}
+        )
+        model_info = {
+            "model_version": scorer.model_version,
+            "text_model": classifier.manifest,
+            "behaviour_model": dict(behaviour.manifest) if behaviour else None,
+            "fusion": dataclasses.asdict(fusion_config(settings)),
+        }
+        lifecycle.shutting_down = False
+        try:
+            yield {
+                "scorer": scorer,
+                "store": store,
+                "queue": queue,
+                "settings": settings,
+                "metrics": metrics,
+                "model_info": model_info,
+                "lifecycle": lifecycle,
+                "api_keys": ApiKeys.parse(settings.api_keys.get_secret_value()),
+            }
+        finally:
+            lifecycle.shutting_down = True
+            await scorer.drain()
+            await redis.aclose()
+
+    app = FastAPI(title="reviewguard", version="1", lifespan=lifespan)
+    app.include_router(routes.router)
+    app.include_router(moderation.router, prefix="", dependencies=[Depends(require_api_key)])
+    app.include_router(moderation.page_router)
+    app.include_router(routes.probes)
+    errors.install(app)
+    moderation.install_errors(app)
+    app.add_middleware(LatencyMiddleware, metrics=metrics)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,224 @@
+"""One review: stored features -> text model -> fusion -> verdict (where I/O meets logic)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from service.breaker import CircuitBreaker
+from service.features.store import FeatureStore, FeaturesUnavailable, Observation
+from service.scoring.behaviour import BehaviourModel
+from service.scoring.features import Features
+from service.scoring.fusion import Assessment, FusionConfig, Reason, assess
+from service.scoring.review import Review
+
+log = logging.getLogger("reviewguard.scorer")
+
+
+class TextClassifier(Protocol):
+    version: str
+    train_prior: float
+
+    def predict(self, text: str) -> float: ...
+
+    def predict_many(self, texts: Sequence[str]) -> list[float]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    review_id: str
+    risk_score: float
+    risk_level: str
+    decision: str
+    reasons: tuple[Reason, ...]
+    model_version: str
+    degraded: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Verdict:
+        return cls(
+            review_id=data["review_id"],
+            risk_score=data["risk_score"],
+            risk_level=data["risk_level"],
+            decision=data["decision"],
+            reasons=tuple(Reason(**r) for r in data["reasons"]),
+            model_version=data["model_version"],
+            degraded=data["degraded"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Missing:
+    """Why the behaviour features are missing: a kind for metrics, a sentence for the reason."""
+
+    kind: str  # timeout | error | circuit_open | no_store
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """A verdict with what produced it, for whoever records it after the answer."""
+
+    review: Review
+    verdict: Verdict
+    features: Features | None
+    is_replay: bool
+    """The verdict came from the answer cache: nothing new to record."""
+    missing: Missing | None = None
+
+
+class ScoreObserver(Protocol):
+    def __call__(self, scored: Scored) -> None: ...
+
+
+Recorder = Callable[[Scored], Awaitable[object]]
+
+
+class FraudScorer:
+    def __init__(
+        self,
+        store: FeatureStore | None,
+        classifier: TextClassifier,
+        behaviour: BehaviourModel | None,
+        config: FusionConfig,
+        *,
+        budget_s: float = 0.05,
+        breaker: CircuitBreaker | None = None,
+        recorders: Sequence[Recorder] = (),
+        observer: ScoreObserver | None = None,
+    ) -> None:
+        self._store = store
+        self._classifier = classifier
+        self._behaviour = behaviour
+        self._config = config
+        self._budget_s = budget_s
+        self._breaker = breaker or CircuitBreaker()
+        self._recorders = tuple(recorders)
+        self._observer = observer
+        self._background: set[asyncio.Task[None]] = set()
+        behaviour_version = behaviour.version if behaviour else "none"
+        self.model_version = f"{classifier.version} / {behaviour_version}"
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        return self._breaker
+
+    async def score(self, review: Review) -> Verdict:
+        # The Redis round trip is in flight while the model runs on this thread.
+        observing = asyncio.ensure_future(self._observe(review))
+        probability = self._predict(review.text)
+        observation, missing = await observing
+        return self._conclude(review, probability, observation, missing)
+
+    async def score_many(self, reviews: Sequence[Review]) -> list[Verdict]:
+        """A backlog, in the order given (windows follow each review's submitted_at)."""
+        texts = [r.text for r in reviews if r.text]
+        probabilities = iter(self._classifier.predict_many(texts) if texts else [])
+        verdicts = []
+        for review in reviews:
+            probability = next(probabilities) if review.text else None
+            observation, missing = await self._observe(review)
+            verdicts.append(self._conclude(review, probability, observation, missing))
+        return verdicts
+
+    async def drain(self) -> None:
+        """Wait for the background writes (tests, shutdown)."""
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    def _predict(self, text: str | None) -> float | None:
+        return self._classifier.predict(text) if text else None
+
+    async def _observe(self, review: Review) -> tuple[Observation | None, Missing | None]:
+        if self._store is None:
+            return None, Missing("no_store", "no feature store configured")
+        if not self._breaker.allow():
+            return None, Missing("circuit_open", "Redis failing, calls paused")
+        try:
+            async with asyncio.timeout(self._budget_s):
+                observation = await self._store.observe(review)
+        except TimeoutError:
+            self._breaker.record_failure()
+            return None, Missing("timeout", f"Redis slower than {self._budget_s * 1000:.0f} ms")
+        except FeaturesUnavailable:
+            self._breaker.record_failure()
+            return None, Missing("error", "Redis unavailable")
+        self._breaker.record_success()
+        return observation, None
+
+    def _conclude(
+        self,
+        review: Review,
+        probability: float | None,
+        observation: Observation | None,
+        missing: Missing | None,
+    ) -> Verdict:
+        if observation is not None and observation.cached_answer is not None:
+            verdict = Verdict.from_dict(orjson.loads(observation.cached_answer))
+            self._notify(Scored(review, verdict, observation.features, is_replay=True))
+            return verdict
+        features = observation.features if observation is not None else None
+        assessment = assess(
+            text=review.text,
+            text_probability=probability,
+            text_prior=self._classifier.train_prior,
+            features=features,
+            behaviour=self._behaviour,
+            config=self._config,
+            missing=missing.message if missing else None,
+        )
+        verdict = self._verdict(review, assessment)
+        scored = Scored(review, verdict, features, is_replay=False, missing=missing)
+        self._notify(scored)
+        if features is not None:
+            # Remembered answers and the queue are written after answering, off the latency path.
+            self._spawn(self._record(scored))
+        return verdict
+
+    def _verdict(self, review: Review, a: Assessment) -> Verdict:
+        return Verdict(
+            review.review_id,
+            a.risk_score,
+            a.risk_level,
+            a.decision,
+            a.reasons,
+            self.model_version,
+            a.degraded,
+        )
+
+    def _notify(self, scored: Scored) -> None:
+        if self._observer is not None:
+            self._observer(scored)
+
+    async def _record(self, scored: Scored) -> None:
+        assert self._store is not None
+        try:
+            async with asyncio.timeout(max(self._budget_s * 4, 0.2)):
+                await self._store.store_answer(
+                    scored.verdict.review_id, orjson.dumps(scored.verdict.to_dict())
+                )
+                for record in self._recorders:
+                    await record(scored)
+        except (TimeoutError, FeaturesUnavailable, OSError) as exc:
+            log.warning("recording a scored review failed: %s", type(exc).__name__)
+        except Exception as exc:  # a recorder's bug must not kill the loop's task set silently
+            log.error("recorder failed: %s", type(exc).__name__)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def now_s() -> float:
+    return time.time()
