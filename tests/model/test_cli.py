@@ -1,0 +1,110 @@
+"""The command line: evaluate, compare, bench, and the manifest that train writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from model.cli import COMMANDS, build_parser, main
+from tests.model.conftest import FAKE, GENUINE, write_csv
+
+
+def test_every_subcommand_is_registered() -> None:
+    parser = build_parser()
+    for name in COMMANDS:
+        assert parser.parse_args(_minimal(name)).command == name
+
+
+def _minimal(name: str) -> list[str]:
+    return {"evaluate": [name, "--data", "x.csv"], "compare": [name, "a", "b"]}.get(name, [name])
+
+
+def test_manifest_of_a_training_run(toy_artifact: Path, toy_csv: Path) -> None:
+    manifest = json.loads((toy_artifact / "manifest.json").read_text())
+    assert manifest["onnx"]["sha256"] == _sha256(toy_artifact / "model.onnx")
+    assert manifest["version"] == "text-" + manifest["onnx"]["sha256"][:7]
+    assert manifest["training_data"][0]["sha256"] == _sha256(toy_csv)
+    assert manifest["training_data"][0]["terms"]["licence"].startswith("unknown")
+    assert manifest["train_prior"] == pytest.approx(0.5)
+    assert manifest["onnx"]["signature"]["inputs"][0]["dtype"] == "string"
+    assert "onnxruntime" in manifest["libraries"]
+    assert "research" not in manifest["training_data"][0]["terms"]["use"]
+    assert "Demonstration" in manifest["intended_use"]
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_evaluate_prints_known_figures(
+    toy_artifact: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Unseen variants of the toy texts: the toy model separates them perfectly.
+    rows = [(t.replace("!!!", "!!"), "fake") for t in FAKE[:3]]
+    rows += [(t.replace(".", " ."), "genuine") for t in GENUINE[:3]]
+    data = write_csv(tmp_path / "held.csv", rows)
+    assert main(["evaluate", "--model", str(toy_artifact), "--data", str(data)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1
+    figures = json.loads(lines[0])
+    assert figures["n"] == 6
+    assert figures["roc_auc"] == 1.0
+    assert figures["pr_auc"] == 1.0
+    assert figures["accuracy"] == 1.0
+    assert figures["f1"] == 1.0
+    assert 0.0 <= figures["brier"] < 0.25
+    assert 0.0 <= figures["ece"] <= 1.0
+
+
+def test_evaluate_one_line_per_file_and_mode(
+    toy_artifact: Path, toy_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(
+        [
+            "evaluate",
+            "--model",
+            str(toy_artifact),
+            "--data",
+            str(toy_csv),
+            "--data",
+            str(toy_csv),
+            "--normalise-endings",
+        ]
+    )
+    lines = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
+    assert [x["endings_normalised"] for x in lines] == [False, True, False, True]
+
+
+def test_compare_marks_differences(
+    toy_artifact: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    manifest = json.loads((toy_artifact / "manifest.json").read_text())
+    manifest["params"]["C"] = 99.0
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["compare", str(toy_artifact), str(other)]) == 0
+    out = capsys.readouterr().out
+    assert "params.C" in out
+    assert "99.0  *" in out
+
+
+def test_bench_writes_latency_into_the_manifest(
+    toy_artifact: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in ("model.onnx", "manifest.json"):
+        (copy / name).write_bytes((toy_artifact / name).read_bytes())
+    assert (
+        main(["bench", "--model", str(copy), "--data-dir", str(tmp_path), "-n", "200", "--write"])
+        == 0
+    )
+    printed = json.loads(capsys.readouterr().out)
+    stored = json.loads((copy / "manifest.json").read_text())["latency"]
+    assert stored == printed
+    assert 0 < printed["p50_ms"] <= printed["p99_ms"]
