@@ -133,7 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             budget_s=settings.redis_budget_ms / 1000,
             breaker=breaker,
             recorders=[queue_recorder(queue)],
-            observer=metrics.observe_scored,
+            observers=[metrics.observe_scored],
         )
         metrics.model.info(
             {"text": classifier.version, "behaviour": behaviour.version if behaviour else "none"}

@@ -75,6 +75,7 @@ class Scored:
     is_replay: bool
     """The verdict came from the answer cache: nothing new to record."""
     missing: Missing | None = None
+    text_probability: float | None = None
 
 
 class ScoreObserver(Protocol):
@@ -95,7 +96,7 @@ class FraudScorer:
         budget_s: float = 0.05,
         breaker: CircuitBreaker | None = None,
         recorders: Sequence[Recorder] = (),
-        observer: ScoreObserver | None = None,
+        observers: Sequence[ScoreObserver] = (),
     ) -> None:
         self._store = store
         self._classifier = classifier
@@ -104,7 +105,7 @@ class FraudScorer:
         self._budget_s = budget_s
         self._breaker = breaker or CircuitBreaker()
         self._recorders = tuple(recorders)
-        self._observer = observer
+        self._observers = tuple(observers)
         self._background: set[asyncio.Task[None]] = set()
         behaviour_version = behaviour.version if behaviour else "none"
         self.model_version = f"{classifier.version} / {behaviour_version}"
@@ -178,7 +179,14 @@ class FraudScorer:
             missing=missing.message if missing else None,
         )
         verdict = self._verdict(review, assessment)
-        scored = Scored(review, verdict, features, is_replay=False, missing=missing)
+        scored = Scored(
+            review,
+            verdict,
+            features,
+            is_replay=False,
+            missing=missing,
+            text_probability=probability,
+        )
         self._notify(scored)
         if features is not None:
             # Remembered answers and the queue are written after answering, off the latency path.
@@ -197,8 +205,8 @@ class FraudScorer:
         )
 
     def _notify(self, scored: Scored) -> None:
-        if self._observer is not None:
-            self._observer(scored)
+        for observe in self._observers:
+            observe(scored)
 
     async def _record(self, scored: Scored) -> None:
         assert self._store is not None
