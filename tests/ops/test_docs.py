@@ -47,3 +47,17 @@ def test_every_setting_is_documented_with_its_default(doc: Path) -> None:
         expected = documented_default(field.default)
         if expected is not None:
             assert rows[name].startswith(expected), (name, rows[name], expected)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [ROOT / "README.md", ROOT / "docs" / "deploy.md", ROOT / "docs" / "configuration.md"],
+    ids=lambda p: p.name,
+)
+def test_relative_links_point_at_files_that_exist(doc: Path) -> None:
+    targets = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", doc.read_text())
+    local = [t for t in targets if "://" not in t]
+    if doc.name == "README.md":
+        assert local, "no links found: the pattern is wrong"
+    missing = [t for t in local if not (doc.parent / t).exists()]
+    assert missing == []
