@@ -1,0 +1,1 @@
+"""Monitoring: reference and live profiles, drift, data integrity, audit trail, JSON logs."""
