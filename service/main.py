@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,7 +18,7 @@ from redis.backoff import NoBackoff
 from service.api import errors, moderation, routes
 from service.api.guards import ApiKeys, BodyLimitMiddleware, require_api_key
 from service.breaker import CircuitBreaker
-from service.features.store import FeatureStore
+from service.features.store import REDIS_FAILURES, FeatureStore
 from service.metrics import LatencyMiddleware, Metrics
 from service.moderation.metrics import ModerationMetrics
 from service.moderation.models import Reason as QueueReason
@@ -101,6 +102,15 @@ def queue_recorder(queue: ModerationQueue) -> Callable[[Scored], Awaitable[bool]
     return record
 
 
+async def preload_scripts(store: FeatureStore, timeout_s: float) -> None:
+    """Load the Lua scripts now rather than inside the first review's budget; Redis may be down."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await store.load_scripts()
+    except (TimeoutError, *REDIS_FAILURES):
+        log.warning("could not preload the feature scripts; they load on first use")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     metrics = Metrics()
@@ -144,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "behaviour_model": dict(behaviour.manifest) if behaviour else None,
             "fusion": dataclasses.asdict(fusion_config(settings)),
         }
+        await preload_scripts(store, settings.redis_budget_ms * 20 / 1000)
         lifecycle.shutting_down = False
         try:
             yield {

@@ -5,10 +5,35 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, IPvAnyAddress, StrictInt
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    IPvAnyAddress,
+    WithJsonSchema,
+)
 
 Id = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+def _whole_number(value: object) -> object:
+    # JSON has one number type: 5 and 5.0 are the same integer, "5" and true are not numbers.
+    if isinstance(value, (bool, str)):
+        raise ValueError("must be a whole number, not a string or a boolean")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Stars = Annotated[int, Field(ge=1, le=5), BeforeValidator(_whole_number)]
 ShortText = Annotated[str, Field(max_length=512)]
+# Pydantic's own "ipvanyaddress" format is unknown to OpenAPI tools; say what it means.
+IpAddress = Annotated[
+    IPvAnyAddress,
+    WithJsonSchema({"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}),
+]
 
 
 class AccountIn(BaseModel):
@@ -24,7 +49,7 @@ class DeviceIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     fingerprint: Annotated[str, Field(max_length=256)] | None = None
-    ip: IPvAnyAddress | None = None
+    ip: IpAddress | None = None
     user_agent: Annotated[str, Field(max_length=1024)] | None = None
     accept_language: ShortText | None = None
     timezone: Annotated[str, Field(max_length=64)] | None = None
@@ -62,7 +87,7 @@ class ReviewIn(BaseModel):
 
     review_id: Id
     product_id: Id
-    rating: Annotated[StrictInt, Field(ge=1, le=5)]
+    rating: Stars
     # "" = the reviewer wrote nothing (a signal); null/absent = the caller has no text.
     text: Annotated[str, Field(max_length=20_000)] | None = None
     submitted_at: AwareDatetime | None = None
