@@ -51,3 +51,11 @@ train: $(VENV)/.dev
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
+
+# Throughput and latency of the scoring path against the app stack's bare ceiling (bench/run.py;
+# BENCH_* settings there). Needs wrk (Debian package) and redis-server; not part of `make test`.
+bench: $(VENV)/.dev
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }; }; } || \
+	  { echo "make bench needs wrk: apt-get install wrk (Debian/Ubuntu)" >&2; exit 1; }
+	$(PY) bench/run.py

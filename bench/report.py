@@ -1,0 +1,157 @@
+"""Markdown tables from a bench/run.py result (results.json)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _workers(phase: dict[str, Any]) -> tuple[str, str]:
+    cpu = " / ".join(f"{w['cpu_percent']:.0f}" for w in phase["workers"])
+    rss = " / ".join(f"{w['rss_mib']:.0f}" for w in phase["workers"])
+    return cpu, rss
+
+
+def _row(app: str, label: str, p: dict[str, Any]) -> str:
+    s = p["stats"]
+    lat = s["latency_ms"]
+    cpu, rss = _workers(p)
+    errors = s["http_errors"] + s.get("socket_errors", 0)
+    target = f"{p['target_rate']:.0f}" if p["target_rate"] else "closed loop"
+    cpu_us = p["worker_cpu_us_per_request"]
+    cpu_per_req = f"{cpu_us:.0f}" if cpu_us else "-"
+    return (
+        f"| {app} | {label} | {target} | {s['rate_per_s']:.0f} | {_ms(lat['p50'])} | "
+        f"{_ms(lat['p95'])} | {_ms(lat['p99'])} | {_ms(lat['max'])} | {errors} | "
+        f"{s['degraded']} | {cpu} | {cpu_per_req} | {rss} |"
+    )
+
+
+def markdown(r: dict[str, Any]) -> str:
+    m, cfg, v = r["machine"], r["config"], r["verdicts"]
+    c, f = r["ceiling"], r["full"]
+    out = [
+        f"# reviewguard bench {r['stamp']}",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_mib']} MiB, kernel {m['kernel']}, "
+        f"Python {m['python']}, {m['redis']}, {m['wrk']}. Load average at start: "
+        f"{' '.join(m['loadavg_at_start'])} (shared machine).",
+        f"Workers: {cfg['workers']} on cpu {cfg['server_cpus'] or 'any'}; wrk "
+        f"({cfg['wrk_threads']} thread) on cpu {cfg['load_cpus'] or 'any'}; Redis on cpu "
+        f"{cfg['redis_cpus'] or 'any'}. Phases of {cfg['duration_s']:.0f} s after "
+        f"{cfg['warmup_s']:.0f} s of warm-up; fixed-rate runs with {cfg['connections']} "
+        f"connections, closed loop with {cfg['saturation_connections']}.",
+        "",
+        "## Ratios (same run, same workers)",
+        "",
+        "| | full path | ceiling | ratio |",
+        "| --- | ---: | ---: | ---: |",
+        f"| max sustained rate (req/s) | {f['max_sustained_rate']:.0f} | "
+        f"{c['max_sustained_rate']:.0f} | **{v['throughput_ratio']:.2f}** |",
+        f"| closed-loop saturation (req/s) | {f['saturation']['stats']['rate_per_s']:.0f} | "
+        f"{c['saturation']['stats']['rate_per_s']:.0f} | {v['saturation_ratio']:.2f} |",
+        f"| worker CPU per request at saturation (µs) | {v['cpu_per_request_us']['full']:.0f} | "
+        f"{v['cpu_per_request_us']['ceiling']:.0f} | {v['cpu_ratio']:.2f} (ceiling/full) |",
+        "",
+        "## Checks",
+        "",
+        f"- full/ceiling max sustained throughput {v['throughput_ratio']:.2f} >= 0.5: "
+        f"{'yes' if v['throughput_ratio_at_least_0_5'] else 'NO'} (aim 0.7: "
+        f"{'yes' if v['throughput_ratio_at_least_0_7'] else 'no'})",
+    ]
+    if "p99_at_half_ms" in v:
+        out.append(
+            f"- p99 at half the full path's maximum rate: {_ms(v['p99_at_half_ms'])} ms <= 10 ms, "
+            f"errors {v['errors_at_half']}: {'yes' if v['p99_at_half_at_most_10ms'] else 'NO'}"
+        )
+    if "frozen_ok" in v:
+        out.append(
+            f"- Redis frozen {r['redis_frozen']['freeze_s']:.0f} s at half the maximum rate: "
+            f"errors {v['frozen_errors']}, p99 in the frozen window {_ms(v['frozen_p99_ms'])} ms "
+            f"<= {v['frozen_p99_budget_ms']:.0f} ms: {'yes' if v['frozen_ok'] else 'NO'}"
+        )
+    out += [
+        "",
+        "## Throughput and latency",
+        "",
+        "Latency in ms, from the scheduled send time (open loop, corrected for coordinated "
+        "omission); CPU in % of one core per worker; CPU µs per request over all workers; RSS the "
+        "largest seen during the phase.",
+        "",
+        "| app | phase | target req/s | got req/s | p50 | p95 | p99 | max | errors | degraded | "
+        "CPU % | CPU µs/req | RSS MiB |",
+        "| --- | --- " + "| ---: " * 11 + "|",
+    ]
+    for name, res in (("ceiling", c), ("full", f)):
+        out.append(_row(name, "saturation", res["saturation"]))
+        for p in res["sustain_tries"]:
+            out.append(_row(name, p["name"], p))
+        for p in res["fixed"]:
+            out.append(_row(name, f"{100 * p['extra']['fraction_of_max']:.0f}% of max", p))
+    if "redis_frozen" in r:
+        fz = r["redis_frozen"]
+        out.append(_row("full", "Redis frozen (whole run)", fz["phase"]))
+        out += [
+            "",
+            f"## Redis frozen (SIGSTOP) for {fz['freeze_s']:.0f} s at "
+            f"{fz['phase']['target_rate']:.0f} req/s",
+            "",
+            "| window | requests | errors | degraded | p50 | p99 | max |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for label in ("before", "frozen", "after"):
+            s = fz[label]
+            lat = s["latency_ms"]
+            out.append(
+                f"| {label} | {s['requests']} | {s['http_errors']} | {s['degraded']} | "
+                f"{_ms(lat['p50'])} | {_ms(lat['p99'])} | {_ms(lat['max'])} |"
+            )
+    parts = r.get("parts")
+    if parts:
+        out += [
+            "",
+            "## Parts alone, one review at a time (µs)",
+            "",
+            "| stage | mean | p50 | p99 | share of the staged total |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        share = parts["stage_share_of_total"]
+        for stage, s in parts["stages_us"].items():
+            if s.get("n"):
+                out.append(
+                    f"| {stage} | {s['mean']} | {s['p50']} | {s['p99']} | "
+                    f"{share.get(stage, '') if stage in share else ''} |"
+                )
+        sc = parts["scorer_score_us"]
+        ox = parts["onnx_per_review_us"]
+        rt = parts["redis_round_trip_us"]
+        out += [
+            "",
+            f"- FraudScorer.score alone (Redis overlapping the model): mean {sc['mean']} µs, "
+            f"p50 {sc['p50']}, p99 {sc['p99']}",
+            f"- ONNX inference per review ({ox['n']} texts, {parts['onnx_text_chars_mean']:.0f} "
+            f"chars on average): mean {ox['mean']} µs, p50 {ox['p50']}, p99 {ox['p99']}",
+            f"- Redis round trip of the feature scripts ({parts['redis_evalsha_per_review']} "
+            f"EVALSHA per review in one pipeline): mean {rt['mean']} µs, p50 {rt['p50']}, "
+            f"p99 {rt['p99']}; Redis's own CPU {parts['redis_server_usec_per_review']} µs per "
+            f"review ({parts['redis_server_usec_per_evalsha']} µs per EVALSHA)",
+        ]
+    prof = r.get("profile")
+    if prof and "inclusive" in prof:
+        out += ["", "## py-spy profile of the worker at half the maximum rate", ""]
+        out += ["| function (inclusive) | share of samples |", "| --- | ---: |"]
+        out += [f"| `{x['function']}` | {x['share']:.3f} |" for x in prof["inclusive"]]
+        out += ["", "| function (self) | share of samples |", "| --- | ---: |"]
+        out += [f"| `{x['function']}` | {x['share']:.3f} |" for x in prof["self"]]
+    out += ["", f"Run took {r['elapsed_s']:.0f} s.", ""]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(markdown(json.loads(Path(sys.argv[1]).read_text())))

@@ -1,0 +1,809 @@
+"""`make bench`: the scoring path's throughput and latency against the same stack's bare ceiling.
+
+One run, on this machine: a private redis-server (a scratch database), the service under uvicorn
+with BENCH_WORKERS workers, the ceiling app (bench/ceiling.py) with as many, and wrk driving both
+with the same generated stream of reviews (bench/gen_reviews.py) through bench/wrk/score.lua.
+For each app: a closed-loop saturation run, the highest fixed rate it sustains (no error, no
+degraded answer, the rate achieved, p99 under BENCH_SUSTAIN_P99_MS), then fixed rates at fractions
+of that maximum with p50/p95/p99/max latency, CPU and RSS per worker. Then the service at half its
+maximum with Redis frozen (SIGSTOP) for BENCH_FREEZE_S in the middle. The parts alone
+(bench/parts.py) run first. Results: bench/results/<stamp>/{results.json,results.md} and
+bench/results/latest.{json,md}. Settings (environment): see Config.from_env.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.gen_reviews import generate, write_bodies  # noqa: E402
+
+LUA = BENCH / "wrk" / "score.lua"
+HMAC_KEY = "bench-only-not-secret"
+APPS = {
+    "ceiling": "bench.ceiling:create_ceiling_app",
+    "full": "service.main:create_app",
+}
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _env_list(name: str, default: str) -> tuple[float, ...]:
+    return tuple(float(x) for x in os.environ.get(name, default).split(",") if x.strip())
+
+
+@dataclass(frozen=True)
+class Config:
+    workers: int
+    duration_s: float
+    warmup_s: float
+    fractions: tuple[float, ...]
+    sustain_steps: tuple[float, ...]
+    sustain_p99_ms: float
+    connections: int
+    saturation_connections: int
+    wrk_threads: int
+    server_cpus: str
+    load_cpus: str
+    redis_cpus: str
+    reviews: int
+    freeze_s: float
+    freeze_duration_s: float
+    redis_budget_ms: float
+    parts_n: int
+    profile: bool
+    out_dir: Path
+
+    @classmethod
+    def from_env(cls) -> Config:
+        workers = _env_int("BENCH_WORKERS", 1)
+        cpus = os.cpu_count() or 1
+        return cls(
+            workers=workers,
+            # Seconds of each measured phase (after BENCH_WARMUP_S, which is not counted).
+            duration_s=_env_float("BENCH_DURATION_S", 8),
+            warmup_s=_env_float("BENCH_WARMUP_S", 1),
+            # Fixed rates, as fractions of each app's maximum sustained rate.
+            fractions=_env_list("BENCH_FRACTIONS", "0.25,0.5,0.75"),
+            # Fractions of the closed-loop rate tried, in order, for the maximum sustained rate.
+            sustain_steps=_env_list("BENCH_SUSTAIN_STEPS", "1.0,0.9,0.8,0.7,0.6,0.5,0.4"),
+            sustain_p99_ms=_env_float("BENCH_SUSTAIN_P99_MS", 100),
+            # Connections of the fixed-rate runs: enough to keep the schedule through a stall.
+            connections=_env_int("BENCH_CONNECTIONS", 64),
+            saturation_connections=_env_int("BENCH_SAT_CONNECTIONS", 8 * workers),
+            wrk_threads=_env_int("BENCH_WRK_THREADS", 1),
+            # Two cores: the service on one, the load generator and Redis on the other.
+            server_cpus=os.environ.get("BENCH_SERVER_CPUS", "0" if cpus > 1 else ""),
+            load_cpus=os.environ.get("BENCH_LOAD_CPUS", "1" if cpus > 1 else ""),
+            redis_cpus=os.environ.get("BENCH_REDIS_CPUS", "1" if cpus > 1 else ""),
+            reviews=_env_int("BENCH_REVIEWS", 20_000),
+            freeze_s=_env_float("BENCH_FREEZE_S", 3),
+            freeze_duration_s=_env_float("BENCH_FREEZE_RUN_S", 10),
+            redis_budget_ms=_env_float("REVIEWGUARD_REDIS_BUDGET_MS", 50),
+            parts_n=_env_int("BENCH_PARTS_N", 2000),
+            profile=os.environ.get("BENCH_PROFILE", "0") not in ("", "0"),
+            out_dir=Path(os.environ.get("BENCH_OUT_DIR", BENCH / "results")),
+        )
+
+
+def pinned(cpus: str, cmd: Sequence[str]) -> list[str]:
+    if cpus and shutil.which("taskset"):
+        return ["taskset", "-c", cpus, *cmd]
+    return list(cmd)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(
+    url: str, timeout_s: float = 60.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before answering {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not answer within {timeout_s} s")
+        time.sleep(0.1)
+
+
+# --- processes: Redis, the apps, their workers' CPU and memory ---------------------------------
+
+
+@dataclass
+class RedisProc:
+    proc: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def cli(self, *args: str) -> str:
+        out = subprocess.run(
+            ["redis-cli", "-p", str(self.port), *args], capture_output=True, text=True, timeout=10
+        )
+        return out.stdout
+
+    def cpu_s(self) -> float:
+        info = dict(
+            line.split(":", 1) for line in self.cli("INFO", "cpu").splitlines() if ":" in line
+        )
+        return float(info.get("used_cpu_user", 0)) + float(info.get("used_cpu_sys", 0))
+
+
+@contextlib.contextmanager
+def private_redis(cfg: Config, workdir: Path) -> Iterator[RedisProc]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("bench: redis-server is not on PATH (apt-get install redis-server)")
+    port = free_port()
+    cmd = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    cmd += ["--dir", str(workdir)]
+    proc = subprocess.Popen(pinned(cfg.redis_cpus, cmd), stdout=subprocess.DEVNULL)
+    redis = RedisProc(proc, port)
+    try:
+        deadline = time.monotonic() + 10
+        while "PONG" not in redis.cli("PING"):
+            if time.monotonic() > deadline:
+                raise RuntimeError("private redis-server did not start")
+            time.sleep(0.05)
+        yield redis
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGCONT)
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(x) for x in (task / "children").read_text().split()]
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def proc_cpu_rss(pid: int) -> tuple[float, int]:
+    """(CPU seconds so far, RSS bytes) of one process, from /proc."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    cpu_s = (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+    rss = int(fields[21]) * PAGE
+    return cpu_s, rss
+
+
+class Sampler:
+    """Samples CPU time and RSS of some processes every interval_s while a phase runs."""
+
+    def __init__(self, pids: Sequence[int], interval_s: float = 0.25) -> None:
+        self.pids = list(pids)
+        self.interval_s = interval_s
+        self.max_rss = dict.fromkeys(self.pids, 0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self.cpu_start: dict[int, float] = {}
+        self.cpu_end: dict[int, float] = {}
+        self.t_start = self.t_end = 0.0
+
+    def _sample(self) -> dict[int, float]:
+        cpu = {}
+        for pid in self.pids:
+            with contextlib.suppress(OSError, ValueError):
+                cpu[pid], rss = proc_cpu_rss(pid)
+                self.max_rss[pid] = max(self.max_rss[pid], rss)
+        return cpu
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._sample()
+
+    def start(self) -> None:
+        self.t_start = time.monotonic()
+        self.cpu_start = self._sample()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.cpu_end = self._sample()
+        self.t_end = time.monotonic()
+
+    def per_worker(self) -> list[dict[str, float]]:
+        wall = max(self.t_end - self.t_start, 1e-9)
+        return [
+            {
+                "pid": pid,
+                "cpu_percent": round(
+                    100 * (self.cpu_end.get(pid, 0) - self.cpu_start.get(pid, 0)) / wall, 1
+                ),
+                "cpu_s": round(self.cpu_end.get(pid, 0) - self.cpu_start.get(pid, 0), 3),
+                "rss_mib": round(self.max_rss[pid] / 2**20, 1),
+            }
+            for pid in self.pids
+        ]
+
+
+@dataclass
+class App:
+    name: str
+    proc: subprocess.Popen[bytes]
+    port: int
+    workers: list[int]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@contextlib.contextmanager
+def serve(cfg: Config, name: str, env: dict[str, str], log: Path) -> Iterator[App]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "uvicorn", "--factory", APPS[name], "--host", "127.0.0.1"]
+    cmd += ["--port", str(port), "--workers", str(cfg.workers), "--no-access-log"]
+    cmd += ["--log-level", "warning"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            pinned(cfg.server_cpus, cmd), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+        try:
+            wait_http(f"http://127.0.0.1:{port}/healthz", proc=proc)
+            workers = [proc.pid]
+            if cfg.workers > 1:
+                deadline = time.monotonic() + 30
+                while True:
+                    workers = [
+                        c
+                        for c in children_of(proc.pid)
+                        if "multiprocessing" in cmdline(c) and "resource_tracker" not in cmdline(c)
+                    ]
+                    if len(workers) >= cfg.workers or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.2)
+            yield App(name, proc, port, workers)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+# --- the load generator and its records ---------------------------------------------------------
+
+
+@dataclass
+class Record:
+    base_us: int  # latency baseline: the send slot (late sends) or the actual send
+    end_us: int
+    status: int
+    degraded: bool
+
+
+@dataclass
+class WrkRun:
+    phase: str
+    target_rate: float  # 0 = closed loop
+    connections: int
+    t0_us: int
+    duration_s: float
+    records: list[Record]
+    socket_errors: dict[str, int]
+    requests: int
+    generator_cpu_s: float
+    window: tuple[int, int] = (0, 0)
+
+    def stats(self, start_us: int | None = None, end_us: int | None = None) -> dict[str, Any]:
+        lo = self.window[0] if start_us is None else start_us
+        hi = self.window[1] if end_us is None else end_us
+        # Requests whose baseline lies in the window; errors without a baseline by their end time.
+        rs = [r for r in self.records if lo <= (r.base_us if r.base_us > 0 else r.end_us) < hi]
+        lat_ms = sorted((r.end_us - r.base_us) / 1000 for r in rs if r.base_us > 0)
+        http_errors = sum(1 for r in rs if r.status != 200)
+        no_baseline = sum(1 for r in rs if r.base_us <= 0 and r.status == 200)
+        window_s = (hi - lo) / 1e6
+        return {
+            "requests": len(rs),
+            "rate_per_s": round(len(rs) / window_s, 1) if window_s > 0 else 0.0,
+            "http_errors": http_errors + no_baseline,
+            "degraded": sum(1 for r in rs if r.degraded),
+            "latency_ms": percentiles(lat_ms),
+        }
+
+
+def percentiles(sorted_ms: list[float]) -> dict[str, float | None]:
+    def q(p: float) -> float | None:
+        if not sorted_ms:
+            return None
+        return round(sorted_ms[min(len(sorted_ms) - 1, int(p * len(sorted_ms)))], 3)
+
+    return {
+        "p50": q(0.50),
+        "p95": q(0.95),
+        "p99": q(0.99),
+        "max": round(sorted_ms[-1], 3) if sorted_ms else None,
+        "mean": round(sum(sorted_ms) / len(sorted_ms), 3) if sorted_ms else None,
+    }
+
+
+def parse_wrk_out(path: Path) -> tuple[dict[str, int], int, list[Record]]:
+    summary: dict[str, int] = {}
+    t0 = 0
+    records = []
+    with path.open() as f:
+        for line in f:
+            if line.startswith("summary "):
+                summary = {k: int(v) for k, v in (kv.split("=") for kv in line.split()[1:])}
+            elif line.startswith("thread "):
+                t = int(line.split("=")[1])
+                t0 = t if t0 == 0 else min(t0, t)
+            else:
+                b, e, s, d = line.split()
+                records.append(Record(int(b), int(e), int(s), d == "1"))
+    return summary, t0, records
+
+
+def run_wrk(
+    cfg: Config,
+    app: App,
+    bodies: Path,
+    workdir: Path,
+    phase: str,
+    rate: float,
+    duration_s: float,
+    connections: int,
+    during: Any = None,
+) -> WrkRun:
+    """One wrk run; `during(t0_monotonic_s)` runs in this thread while wrk runs (the freeze)."""
+    out = workdir / f"wrk-{app.name}-{phase}.txt"
+    env = dict(os.environ)
+    env.update(
+        BENCH_BODIES=str(bodies),
+        BENCH_RATE=f"{rate:.3f}",
+        BENCH_THREADS=str(cfg.wrk_threads),
+        BENCH_PHASE=f"{app.name[0]}{phase}",
+        BENCH_OUT=str(out),
+    )
+    total_s = cfg.warmup_s + duration_s
+    cmd = ["wrk", f"-t{cfg.wrk_threads}", f"-c{connections}", f"-d{total_s:.0f}s"]
+    cmd += ["--timeout", "2s", "-s", str(LUA), app.url]
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        pinned(cfg.load_cpus, cmd), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    if during is not None:
+        during(started)
+    assert proc.stdout is not None
+    stdout = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0 or not out.is_file():
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {stdout.decode(errors='replace')}")
+    summary, t0_us, records = parse_wrk_out(out)
+    run = WrkRun(
+        phase=phase,
+        target_rate=rate,
+        connections=connections,
+        t0_us=t0_us,
+        duration_s=duration_s,
+        records=records,
+        socket_errors={k: summary.get(k, 0) for k in ("connect", "read", "write", "timeout")},
+        requests=summary.get("requests", len(records)),
+        generator_cpu_s=usage.ru_utime + usage.ru_stime,
+    )
+    start = t0_us + int(cfg.warmup_s * 1e6)
+    run.window = (start, start + int(duration_s * 1e6))
+    return run
+
+
+# --- phases -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    name: str
+    target_rate: float
+    connections: int
+    stats: dict[str, Any]
+    workers: list[dict[str, float]]
+    generator_cpu_us_per_request: float
+    worker_cpu_us_per_request: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> int:
+        return int(self.stats["http_errors"]) + int(self.stats.get("socket_errors", 0))
+
+
+def measured(
+    cfg: Config,
+    app: App,
+    bodies: Path,
+    workdir: Path,
+    phase: str,
+    rate: float,
+    connections: int,
+    duration_s: float | None = None,
+    during: Any = None,
+) -> tuple[Phase, WrkRun]:
+    sampler = Sampler(app.workers)
+    sampler.start()
+    run = run_wrk(
+        cfg, app, bodies, workdir, phase, rate, duration_s or cfg.duration_s, connections, during
+    )
+    sampler.stop()
+    stats = run.stats()
+    stats["socket_errors"] = sum(run.socket_errors.values())
+    gen = 1e6 * run.generator_cpu_s / max(run.requests, 1)
+    workers = sampler.per_worker()
+    busy_us = 1e6 * sum(w["cpu_s"] for w in workers) / max(run.requests, 1)
+    result = Phase(phase, rate, connections, stats, workers, round(gen, 1), round(busy_us, 1))
+    print(f"  {app.name:7s} {phase:16s} {describe(result)}", flush=True)
+    return result, run
+
+
+def describe(p: Phase) -> str:
+    lat = p.stats["latency_ms"]
+    cpu = "+".join(f"{w['cpu_percent']:.0f}%" for w in p.workers)
+    target = f"{p.target_rate:7.0f}/s" if p.target_rate else "  closed"
+    return (
+        f"target {target} got {p.stats['rate_per_s']:7.1f}/s  p50 {lat['p50']} p99 {lat['p99']}"
+        f" max {lat['max']} ms  errors {p.errors} degraded {p.stats['degraded']}  cpu {cpu}"
+    )
+
+
+def sustains(cfg: Config, p: Phase) -> bool:
+    p99 = p.stats["latency_ms"]["p99"]
+    return (
+        p.errors == 0
+        and p.stats["degraded"] == 0
+        and p.stats["rate_per_s"] >= 0.97 * p.target_rate
+        and p99 is not None
+        and p99 <= cfg.sustain_p99_ms
+    )
+
+
+def settle(app: App, idle_percent: float = 5.0, timeout_s: float = 30.0) -> float:
+    """Wait until the workers are idle: an overloaded phase leaves queued requests and background
+    writes behind, which must not be charged to the next phase. Returns the seconds waited."""
+    start = time.monotonic()
+    last = sum(proc_cpu_rss(pid)[0] for pid in app.workers)
+    quiet = 0
+    while time.monotonic() - start < timeout_s:
+        time.sleep(0.25)
+        now = sum(proc_cpu_rss(pid)[0] for pid in app.workers)
+        quiet = quiet + 1 if (now - last) / 0.25 * 100 < idle_percent * len(app.workers) else 0
+        last = now
+        if quiet >= 3:
+            break
+    return time.monotonic() - start
+
+
+def measure_app(cfg: Config, app: App, bodies: Path, workdir: Path) -> dict[str, Any]:
+    """Saturation, the maximum sustained rate, then fixed fractions of it."""
+
+    def run(phase: str, rate: float, connections: int, **kw: Any) -> tuple[Phase, WrkRun]:
+        settle(app)
+        return measured(cfg, app, bodies, workdir, phase, rate, connections, **kw)
+
+    run("warmup", 0, cfg.saturation_connections, duration_s=3)
+    saturation, _ = run("saturation", 0, cfg.saturation_connections)
+    closed_rate = saturation.stats["rate_per_s"]
+    tried = []
+    best: Phase | None = None
+    for step in cfg.sustain_steps:
+        p, _ = run(f"sustain-{step:.2f}", closed_rate * step, cfg.connections)
+        tried.append(p)
+        if sustains(cfg, p):
+            best = p
+            break
+    max_rate = best.target_rate if best else 0.0
+    fixed = []
+    for fraction in cfg.fractions:
+        if max_rate > 0:
+            p, _ = run(f"fixed-{fraction:.2f}", max_rate * fraction, cfg.connections)
+            p.extra["fraction_of_max"] = fraction
+            fixed.append(p)
+    return {
+        "saturation": saturation,
+        "max_sustained_rate": max_rate,
+        "sustain_tries": tried,
+        "fixed": fixed,
+    }
+
+
+def freeze_run(
+    cfg: Config, app: App, redis: RedisProc, bodies: Path, workdir: Path, rate: float
+) -> dict[str, Any]:
+    """A fixed-rate run with Redis frozen (SIGSTOP) for cfg.freeze_s in the middle."""
+    marks: dict[str, float] = {}
+    lead_s = cfg.warmup_s + max(1.0, (cfg.freeze_duration_s - cfg.freeze_s) / 2)
+
+    def during(started: float) -> None:
+        time.sleep(max(0.0, started + lead_s - time.monotonic()))
+        marks["stop"] = time.monotonic()
+        redis.proc.send_signal(signal.SIGSTOP)
+        time.sleep(cfg.freeze_s)
+        redis.proc.send_signal(signal.SIGCONT)
+        marks["cont"] = time.monotonic()
+
+    settle(app)
+    phase, wrk_run = measured(
+        cfg,
+        app,
+        bodies,
+        workdir,
+        "redis-frozen",
+        rate,
+        cfg.connections,
+        duration_s=cfg.freeze_duration_s,
+        during=during,
+    )
+    stop_us, cont_us = int(marks["stop"] * 1e6), int(marks["cont"] * 1e6)
+    frozen = wrk_run.stats(stop_us, cont_us)
+    after = wrk_run.stats(cont_us, wrk_run.window[1])
+    before = wrk_run.stats(wrk_run.window[0], stop_us)
+    print(
+        f"  frozen window {cfg.freeze_s:.1f} s: requests {frozen['requests']} errors "
+        f"{frozen['http_errors']} degraded {frozen['degraded']} p99 {frozen['latency_ms']['p99']}"
+        f" max {frozen['latency_ms']['max']} ms",
+        flush=True,
+    )
+    return {
+        "phase": phase,
+        "freeze_s": cfg.freeze_s,
+        "before": before,
+        "frozen": frozen,
+        "after": after,
+        "timeline": timeline(wrk_run, stop_us, cont_us),
+    }
+
+
+def timeline(run: WrkRun, stop_us: int, cont_us: int, step_s: float = 0.5) -> list[dict[str, Any]]:
+    out = []
+    t = run.window[0]
+    while t < run.window[1]:
+        s = run.stats(t, t + int(step_s * 1e6))
+        out.append(
+            {
+                "t_s": round((t - stop_us) / 1e6, 2),
+                "frozen": stop_us <= t < cont_us,
+                "requests": s["requests"],
+                "errors": s["http_errors"],
+                "degraded": s["degraded"],
+                "p99_ms": s["latency_ms"]["p99"],
+                "max_ms": s["latency_ms"]["max"],
+            }
+        )
+        t += int(step_s * 1e6)
+    return out
+
+
+def profile_run(cfg: Config, app: App, bodies: Path, workdir: Path, rate: float) -> dict[str, Any]:
+    """py-spy on the (first) worker during a fixed-rate run: where the worker's time goes."""
+    pyspy = Path(sys.executable).parent / "py-spy"
+    if not pyspy.exists():
+        return {"skipped": "py-spy is not installed in the venv (pip install py-spy)"}
+    raw = workdir / "profile-full.txt"
+    cmd = [str(pyspy), "record", "--pid", str(app.workers[0]), "--format", "raw", "--rate", "250"]
+    cmd += ["--duration", str(int(cfg.duration_s)), "--output", str(raw), "--nonblocking"]
+    spy = subprocess.Popen(
+        pinned(cfg.load_cpus, cmd), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    settle(app)
+    measured(cfg, app, bodies, workdir, "profiled", rate, cfg.connections)
+    spy.wait(timeout=cfg.duration_s + 30)
+    if not raw.is_file():
+        return {"skipped": "py-spy wrote nothing"}
+    from bench.profile_summary import summarise
+
+    return summarise(raw)
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with contextlib.suppress(OSError):
+        load = Path("/proc/loadavg").read_text().split()[:3]
+    mem = 0
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem = int(line.split()[1]) // 1024
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "memory_mib": mem,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "loadavg_at_start": load,
+        "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0],
+        "redis": subprocess.run(
+            ["redis-server", "--version"], capture_output=True, text=True
+        ).stdout.strip(),
+    }
+
+
+def phase_json(p: Phase) -> dict[str, Any]:
+    return dataclasses.asdict(p)
+
+
+def app_json(result: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "saturation": phase_json(result["saturation"]),
+        "max_sustained_rate": result["max_sustained_rate"],
+        "sustain_tries": [phase_json(p) for p in result["sustain_tries"]],
+        "fixed": [phase_json(p) for p in result["fixed"]],
+    }
+
+
+def at_fraction(result: dict[str, Any], fraction: float) -> Phase | None:
+    fixed: list[Phase] = result["fixed"]
+    for p in fixed:
+        if abs(p.extra.get("fraction_of_max", -1) - fraction) < 1e-9:
+            return p
+    return None
+
+
+def verdicts(
+    cfg: Config, ceiling: dict[str, Any], full: dict[str, Any], frozen: dict[str, Any] | None
+) -> dict[str, Any]:
+    c_max, f_max = ceiling["max_sustained_rate"], full["max_sustained_rate"]
+    ratio = f_max / c_max if c_max else 0.0
+    sat_ratio = (
+        full["saturation"].stats["rate_per_s"] / ceiling["saturation"].stats["rate_per_s"]
+        if ceiling["saturation"].stats["rate_per_s"]
+        else 0.0
+    )
+    half = at_fraction(full, 0.5)
+    # CPU per request at saturation: the ratio a dedicated core would give, whatever else ran.
+    c_cpu = ceiling["saturation"].worker_cpu_us_per_request
+    f_cpu = full["saturation"].worker_cpu_us_per_request
+    out: dict[str, Any] = {
+        "throughput_ratio": round(ratio, 3),
+        "saturation_ratio": round(sat_ratio, 3),
+        "cpu_per_request_us": {"ceiling": c_cpu, "full": f_cpu},
+        "cpu_ratio": round(c_cpu / f_cpu, 3) if f_cpu else 0.0,
+        "throughput_ratio_at_least_0_5": ratio >= 0.5,
+        "throughput_ratio_at_least_0_7": ratio >= 0.7,
+    }
+    if half is not None:
+        p99 = half.stats["latency_ms"]["p99"]
+        out["p99_at_half_ms"] = p99
+        out["p99_at_half_at_most_10ms"] = p99 is not None and p99 <= 10 and half.errors == 0
+        out["errors_at_half"] = half.errors
+    if frozen is not None:
+        fz = frozen["frozen"]
+        budget = cfg.redis_budget_ms + 5
+        out["frozen_p99_ms"] = fz["latency_ms"]["p99"]
+        out["frozen_errors"] = fz["http_errors"] + frozen["phase"].errors
+        out["frozen_ok"] = (
+            fz["http_errors"] == 0
+            and frozen["phase"].errors == 0
+            and fz["latency_ms"]["p99"] is not None
+            and fz["latency_ms"]["p99"] <= budget
+        )
+        out["frozen_p99_budget_ms"] = budget
+    return out
+
+
+def main() -> int:
+    cfg = Config.from_env()
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench: wrk is not installed (apt-get install -y wrk)")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = cfg.out_dir / stamp
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.monotonic()
+    print(f"bench: results in {out}", flush=True)
+    bodies = out / "bodies.txt"
+    write_bodies(bodies, generate(cfg.reviews, seed=1))
+    config = {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(cfg).items()}
+    result: dict[str, Any] = {"stamp": stamp, "machine": machine(), "config": config}
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-redis-") as redis_dir,
+        private_redis(cfg, Path(redis_dir)) as redis,
+    ):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REVIEWGUARD_")}
+        env.pop("REDIS_URL", None)
+        env.update(
+            {k: v for k, v in os.environ.items() if k.startswith("REVIEWGUARD_")},
+            REVIEWGUARD_REDIS_URL=redis.url,
+            REVIEWGUARD_HMAC_KEY=HMAC_KEY,
+            REVIEWGUARD_REDIS_BUDGET_MS=str(cfg.redis_budget_ms),
+            PYTHONPATH=str(ROOT),
+        )
+        print("parts alone (ONNX per review, Redis round trip of the feature scripts)", flush=True)
+        parts_json = out / "parts.json"
+        parts_cmd = [sys.executable, str(BENCH / "parts.py"), "--bodies", str(bodies)]
+        parts_cmd += ["-n", str(cfg.parts_n), "--json", str(parts_json)]
+        subprocess.run(pinned(cfg.server_cpus, parts_cmd), cwd=ROOT, env=env, check=True)
+        result["parts"] = json.loads(parts_json.read_text())
+        redis.cli("FLUSHDB")
+        apps: dict[str, dict[str, Any]] = {}
+        for name in ("ceiling", "full"):
+            print(f"{name}: {cfg.workers} worker(s) on cpu {cfg.server_cpus or 'any'}", flush=True)
+            with serve(cfg, name, env, out / f"server-{name}.log") as app:
+                redis_cpu0 = redis.cpu_s()
+                apps[name] = measure_app(cfg, app, bodies, out)
+                if name == "full":
+                    apps[name]["redis_cpu_s"] = redis.cpu_s() - redis_cpu0
+                    half_rate = apps[name]["max_sustained_rate"] * 0.5
+                    if half_rate > 0 and cfg.freeze_s > 0:
+                        result["redis_frozen"] = freeze_run(cfg, app, redis, bodies, out, half_rate)
+                    if half_rate > 0 and cfg.profile:
+                        result["profile"] = profile_run(cfg, app, bodies, out, half_rate)
+        result["ceiling"] = app_json(apps["ceiling"])
+        result["full"] = app_json(apps["full"])
+        result["full"]["redis_cpu_s"] = apps["full"].get("redis_cpu_s")
+        frozen = result.get("redis_frozen")
+        result["verdicts"] = verdicts(cfg, apps["ceiling"], apps["full"], frozen)
+        if frozen is not None:
+            frozen["phase"] = phase_json(frozen["phase"])
+    result["elapsed_s"] = round(time.monotonic() - t_start, 1)
+    from bench.report import markdown
+
+    (out / "results.json").write_text(json.dumps(result, indent=2))
+    md = markdown(result)
+    (out / "results.md").write_text(md)
+    shutil.copyfile(out / "results.json", cfg.out_dir / "latest.json")
+    shutil.copyfile(out / "results.md", cfg.out_dir / "latest.md")
+    bodies.unlink()
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
