@@ -76,6 +76,7 @@ def base_url(redis_url: str) -> Iterator[str]:
         yield url
 
 
+@pytest.mark.slow
 def test_moderator_claims_and_decides_in_the_page(base_url: str, tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
