@@ -101,9 +101,22 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def ensure_port_free(host: str, port: int) -> None:
+    """Fail early and plainly when something else already listens on the port."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise SystemExit(
+                f"cannot serve on {host}:{port} ({exc.strerror}): choose another, e.g. "
+                f"PORT={port + 1} make run"
+            ) from exc
+
+
 def main() -> int:
     port = int(os.environ.get("PORT", "8000"))
     env = dict(os.environ)
+    ensure_port_free(env.get("HOST", "0.0.0.0"), port)
     # A development key so that `make run` works out of the box; deployments set their own.
     env.setdefault("REVIEWGUARD_HMAC_KEY", "dev-only-not-secret")
     signal.signal(signal.SIGTERM, _interrupt)

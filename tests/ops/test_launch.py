@@ -132,3 +132,13 @@ def test_make_run_prints_a_curl_line_that_scores_and_cleans_up_on_sigterm(tmp_pa
     # SIGTERM unwinds like Ctrl-C: the private Redis is stopped, not left behind.
     assert not accepts_connections(redis_port)
     assert not accepts_connections(int(env["PORT"]))
+
+
+def test_a_busy_port_is_refused_before_anything_starts() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(SystemExit, match=f"PORT={port + 1} make run"):
+            launch.ensure_port_free("127.0.0.1", port)
+    launch.ensure_port_free("127.0.0.1", port)  # free again once closed
