@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("model.evaluate", "score labelled CSVs with an artifact, one JSON line per file"),
     "compare": ("model.compare", "two artifacts' manifests and metrics side by side"),
     "bench": ("model.bench", "single-review inference latency (p50, p99) on one thread"),
+    "profile": ("model.profile", "reference profile of an artifact, for drift monitoring"),
     "fit-behaviour": ("model.behaviour", "fit the behaviour scorecard on labelled events"),
     "replay": ("model.replay", "replay labelled events through the scoring path; ROC/PR AUC"),
     "export-labels": ("model.labels", "export moderators' verdicts as a labelled training CSV"),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -15,7 +17,7 @@ from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from service.api import errors, moderation, routes
+from service.api import errors, moderation, monitoring, routes
 from service.api.guards import ApiKeys, BodyLimitMiddleware, require_api_key
 from service.breaker import CircuitBreaker
 from service.features.store import REDIS_FAILURES, FeatureStore
@@ -24,6 +26,12 @@ from service.moderation.metrics import ModerationMetrics
 from service.moderation.models import Reason as QueueReason
 from service.moderation.models import ScoredReview
 from service.moderation.queue import ModerationQueue
+from service.monitoring.audit import AuditTrail
+from service.monitoring.drift import Thresholds
+from service.monitoring.live import LiveProfile, LiveStore, Monitor
+from service.monitoring.logs import RequestIdMiddleware, configure_logging
+from service.monitoring.metrics import MonitoringMetrics
+from service.monitoring.profile import ReferenceProfile
 from service.scorer import FraudScorer, Scored
 from service.scoring.behaviour import BehaviourModel
 from service.scoring.fusion import FusionConfig, PriorWeights
@@ -111,9 +119,57 @@ async def preload_scripts(store: FeatureStore, timeout_s: float) -> None:
         log.warning("could not preload the feature scripts; they load on first use")
 
 
+def load_reference(settings: Settings) -> ReferenceProfile | None:
+    try:
+        reference = ReferenceProfile.load(settings.text_model_dir)
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("reference profile unreadable, drift is off: %s", type(exc).__name__)
+        return None
+    if reference is None:
+        log.warning("the text artifact has no reference profile: drift is off")
+    return reference
+
+
+def config_version(settings: Settings) -> str:
+    """A short hash of what turns a risk into a decision (fusion weights and thresholds)."""
+    fusion = dataclasses.asdict(fusion_config(settings))
+    return hashlib.sha256(repr(sorted(fusion.items())).encode()).hexdigest()[:12]
+
+
+def build_monitor(
+    settings: Settings,
+    redis: Redis | RedisCluster,
+    metrics: MonitoringMetrics,
+) -> tuple[Monitor, AuditTrail]:
+    reference = load_reference(settings)
+    monitor = Monitor(
+        profile=LiveProfile(reference, metrics),
+        store=LiveStore(redis),
+        reference=reference,
+        thresholds=Thresholds(
+            psi=settings.drift_psi_threshold,
+            jensenshannon=settings.drift_js_threshold,
+            wasserstein=settings.drift_wasserstein_threshold,
+            min_samples=settings.drift_min_samples,
+        ),
+        metrics=metrics,
+        flush_s=settings.monitoring_flush_s,
+        drift_refresh_s=settings.drift_refresh_s,
+    )
+    trail = AuditTrail(
+        redis,
+        maxlen=settings.audit_stream_maxlen,
+        retention_s=settings.retention_days * 86400,
+        config_version=config_version(settings),
+    )
+    return monitor, trail
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    configure_logging()
     metrics = Metrics()
+    monitoring_metrics = MonitoringMetrics.for_registry(metrics.registry)
     lifecycle = Lifecycle()
 
     @asynccontextmanager
@@ -135,6 +191,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics=ModerationMetrics.for_registry(metrics.registry),
         )
         breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s)
+        monitor, trail = (
+            build_monitor(settings, redis, monitoring_metrics)
+            if settings.monitoring_enabled
+            else (None, None)
+        )
         scorer = FraudScorer(
             store,
             classifier,
@@ -143,7 +204,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             budget_s=settings.redis_budget_ms / 1000,
             breaker=breaker,
             recorders=[queue_recorder(queue)],
-            observers=[metrics.observe_scored],
+            observers=[metrics.observe_scored, *([monitor.profile.observe] if monitor else [])],
+            auditors=[trail.recorder(monitoring_metrics.audit_errors)] if trail else [],
         )
         metrics.model.info(
             {"text": classifier.version, "behaviour": behaviour.version if behaviour else "none"}
@@ -156,6 +218,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         }
         await preload_scripts(store, settings.redis_budget_ms * 20 / 1000)
         lifecycle.shutting_down = False
+        monitoring_task = asyncio.create_task(monitor.run()) if monitor else None
         try:
             yield {
                 "scorer": scorer,
@@ -165,11 +228,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "metrics": metrics,
                 "model_info": model_info,
                 "lifecycle": lifecycle,
+                "monitor": monitor,
+                "audit": trail,
                 "api_keys": ApiKeys.parse(settings.api_keys.get_secret_value()),
             }
         finally:
             lifecycle.shutting_down = True
             await scorer.drain()
+            if monitoring_task is not None and monitor is not None:
+                monitoring_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await monitoring_task
+                await monitor.flush()  # this pod's last counts
             await redis.aclose()
 
     app = FastAPI(title="reviewguard", version="1", lifespan=lifespan)
@@ -177,8 +247,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(moderation.router, prefix="", dependencies=[Depends(require_api_key)])
     app.include_router(moderation.page_router)
     app.include_router(routes.probes)
+    app.include_router(monitoring.router)
     errors.install(app)
     moderation.install_errors(app)
     app.add_middleware(LatencyMiddleware, metrics=metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
     return app

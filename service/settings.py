@@ -56,3 +56,16 @@ class Settings(BaseSettings):
     api_keys: SecretStr = SecretStr("")
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     max_batch: int = Field(1000, ge=1)
+
+    # Monitoring (docs/monitoring.md): live profile, drift, data integrity, audit trail.
+    monitoring_enabled: bool = True
+    # Each pod adds its live counts to Redis this often; drift gauges are refreshed every ...
+    monitoring_flush_s: float = Field(5.0, gt=0)
+    drift_refresh_s: float = Field(60.0, gt=0)
+    # Drift thresholds (Evidently's defaults) and the fewest live answers a flag needs.
+    drift_psi_threshold: float = Field(0.1, gt=0)
+    drift_js_threshold: float = Field(0.1, gt=0, le=1)
+    drift_wasserstein_threshold: float = Field(0.1, gt=0)
+    drift_min_samples: int = Field(1000, ge=1)
+    # The audit stream keeps about this many decisions (each one is also kept by review id).
+    audit_stream_maxlen: int = Field(1_000_000, ge=1)

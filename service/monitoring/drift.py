@@ -72,12 +72,16 @@ def wasserstein(
 
 
 def wasserstein_normalised(
-    reference: Sequence[float], current: Sequence[float], centres: Sequence[float]
+    reference: Sequence[float],
+    current: Sequence[float],
+    centres: Sequence[float],
+    std_floor: float = 0.0,
 ) -> float:
-    """Wasserstein distance over the reference's standard deviation (inf if that is zero and the
-    distributions differ, 0 if they do not)."""
+    """Wasserstein distance over the reference's standard deviation, floored at std_floor (the
+    histogram's resolution: a reference that sits in one bin would otherwise make any stray live
+    value infinite drift). Without a floor: inf if the std is zero and the histograms differ."""
     distance = wasserstein(reference, current, centres)
-    std = binned_std(reference, centres)
+    std = max(binned_std(reference, centres), std_floor)
     if std > 0:
         return distance / std
     return 0.0 if distance == 0 else math.inf
@@ -101,8 +105,9 @@ class Thresholds:
     psi: float = 0.1
     jensenshannon: float = 0.1
     wasserstein: float = 0.1
-    min_samples: int = 100
-    """Fewer live observations than this: the quantity is reported, never flagged."""
+    min_samples: int = 1000
+    """Fewer live observations than this: the quantity is reported, never flagged (Evidently
+    uses Wasserstein and Jensen-Shannon only above 1000 objects, statistical tests below)."""
 
     def of(self, method: str) -> float:
         return float(getattr(self, method))
@@ -135,7 +140,7 @@ def compare(
             continue
         methods = {"psi": psi(ref, cur), "jensenshannon": js_distance(ref, cur)}
         if q.kind == "numeric":
-            methods["wasserstein"] = wasserstein_normalised(ref, cur, q.centres)
+            methods["wasserstein"] = wasserstein_normalised(ref, cur, q.centres, q.min_width)
         entry["methods"] = {k: round(v, 6) for k, v in methods.items()}
         if entry["live_count"] < thresholds.min_samples:
             entry["status"] = "too_few_samples"

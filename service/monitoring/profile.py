@@ -55,6 +55,11 @@ class Quantity:
         bounds = (self.lo, *self.edges, self.hi)
         return tuple((bounds[i] + bounds[i + 1]) / 2 for i in range(len(bounds) - 1))
 
+    @property
+    def min_width(self) -> float:
+        bounds = (self.lo, *self.edges, self.hi)
+        return min(bounds[i + 1] - bounds[i] for i in range(len(bounds) - 1))
+
     def bin_of(self, value: float | str) -> int:
         if self.kind == "categorical":
             try:
@@ -89,7 +94,7 @@ QUANTITIES: tuple[Quantity, ...] = (
         lo=0,
         hi=8000,
     ),
-    Quantity("text_nonletter_share", "numeric", _steps(0, 0.5, 20), hi=0.5),
+    Quantity("text_nonletter_share", "numeric", _steps(0, 0.3, 30), hi=0.3),
     Quantity("text_exclamation_density", "numeric", _steps(0, 5, 20), hi=5),
     Quantity("text_emoji_density", "numeric", _steps(0, 5, 20), hi=5),
     Quantity("text_oov_share", "numeric", _steps(0, 1, 20)),

@@ -61,6 +61,10 @@ def test_wasserstein_by_hand_and_like_scipy() -> None:
 def test_wasserstein_with_a_constant_reference() -> None:
     assert wasserstein_normalised([4, 0, 0], [4, 0, 0], [0, 1, 2]) == 0.0
     assert wasserstein_normalised([4, 0, 0], [3, 1, 0], [0, 1, 2]) == math.inf
+    # floored at one bin width: a quarter of the mass moved by one bin -> 0.25
+    assert wasserstein_normalised([4, 0, 0], [3, 1, 0], [0, 1, 2], std_floor=1.0) == 0.25
+    # the floor does not lower a larger std
+    assert wasserstein_normalised([1, 0, 1], [0, 2, 0], [0, 1, 2], std_floor=0.5) == 1.0
 
 
 def test_mismatched_or_empty_histograms_are_refused() -> None:

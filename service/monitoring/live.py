@@ -1,0 +1,251 @@
+"""The live profile: per-pod counts per bin, flushed to Redis buckets that every pod shares.
+
+The observer runs on the request path and only increments in-process counters (bounded: one per
+quantity bin). A background task adds them to Redis every few seconds with HINCRBY into a
+per-minute hash (for the last hour) and a per-hour hash (for the last day), each with a TTL, and
+refreshes the drift gauges from what all pods wrote. Nothing here waits on Redis while answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis, RedisCluster
+from redis.exceptions import RedisError
+
+from service.monitoring.drift import Thresholds, compare
+from service.monitoring.metrics import MonitoringMetrics
+from service.monitoring.profile import BY_NAME, Histograms, ReferenceProfile, observations
+from service.scorer import Scored
+
+log = logging.getLogger("reviewguard.monitoring")
+
+PREFIX = "rg:v1:{mon}"
+"""One hash tag: the few bucket hashes sit on one cluster node, read in one pipeline."""
+MINUTE_S = 60
+HOUR_S = 3600
+WINDOWS_S: dict[str, int] = {"1h": HOUR_S, "24h": 24 * HOUR_S}
+
+OPTIONAL_FIELDS = (
+    "text",
+    "account.created_at",
+    "account.username",
+    "account.email",
+    "device.fingerprint",
+    "device.ip",
+    "device.user_agent",
+    "device.accept_language",
+    "device.timezone",
+)
+
+
+def minute_key(t_s: float) -> str:
+    return f"{PREFIX}:m:{int(t_s // MINUTE_S)}"
+
+
+def hour_key(t_s: float) -> str:
+    return f"{PREFIX}:h:{int(t_s // HOUR_S)}"
+
+
+def window_keys(window_s: int, now_s: float) -> list[str]:
+    """Minute buckets for windows up to an hour, hour buckets beyond (both include the current)."""
+    if window_s <= HOUR_S:
+        now_m = int(now_s // MINUTE_S)
+        return [f"{PREFIX}:m:{m}" for m in range(now_m - window_s // MINUTE_S + 1, now_m + 1)]
+    now_h = int(now_s // HOUR_S)
+    return [f"{PREFIX}:h:{h}" for h in range(now_h - window_s // HOUR_S + 1, now_h + 1)]
+
+
+class LiveProfile:
+    """The observer: bins each answer into in-process counters (no I/O)."""
+
+    def __init__(
+        self,
+        reference: ReferenceProfile | None,
+        metrics: MonitoringMetrics | None = None,
+    ) -> None:
+        self._vocabulary = reference.vocabulary if reference else None
+        self._max_length = _max_text_length(reference)
+        self._metrics = metrics
+        self._pending: Counter[str] = Counter()
+
+    def observe(self, scored: Scored) -> None:
+        if scored.is_replay:
+            return
+        verdict, review = scored.verdict, scored.review
+        for name, value in observations(
+            text=review.text,
+            text_probability=scored.text_probability,
+            risk=verdict.risk_score,
+            decision=verdict.decision,
+            reasons=verdict.reasons,
+            vocabulary=self._vocabulary,
+        ):
+            self._pending[f"{name}:{BY_NAME[name].bin_of(value)}"] += 1
+        if self._metrics is not None:
+            self._check_integrity(scored)
+
+    def _check_integrity(self, scored: Scored) -> None:
+        assert self._metrics is not None
+        m, review = self._metrics, scored.review
+        m.integrity_checked.inc()
+        present = {
+            "text": review.text is not None,
+            "account.created_at": review.account.created_at is not None,
+            "account.username": bool(review.account.username),
+            "account.email": bool(review.account.email),
+            "device.fingerprint": bool(review.device.fingerprint),
+            "device.ip": bool(review.device.ip),
+            "device.user_agent": bool(review.device.user_agent),
+            "device.accept_language": bool(review.device.accept_language),
+            "device.timezone": bool(review.device.timezone),
+        }
+        for name, is_present in present.items():
+            if not is_present:
+                m.integrity_missing.labels(name).inc()
+        if self._max_length is not None and review.text and len(review.text) > self._max_length:
+            m.integrity_violations.labels("text", "longer_than_reference").inc()
+        p = scored.text_probability
+        if p is not None and not (math.isfinite(p) and 0.0 <= p <= 1.0):
+            m.integrity_violations.labels("text_score", "out_of_range").inc()
+        if not 1 <= review.rating <= 5:
+            m.integrity_violations.labels("rating", "unexpected_value").inc()
+
+    def take(self) -> dict[str, int]:
+        """The counts since the last take (and forget them)."""
+        pending, self._pending = self._pending, Counter()
+        return dict(pending)
+
+    def give_back(self, counts: Mapping[str, int]) -> None:
+        """Counts a failed flush could not write: added to the next one."""
+        self._pending.update(counts)
+
+
+def _max_text_length(reference: ReferenceProfile | None) -> int | None:
+    if reference is None:
+        return None
+    value = reference.integrity.get("text", {}).get("length_max")
+    return int(value) if value is not None else None
+
+
+class LiveStore:
+    """The shared buckets in Redis."""
+
+    def __init__(
+        self,
+        redis: Redis | RedisCluster,
+        *,
+        minute_ttl_s: int = 2 * HOUR_S,
+        hour_ttl_s: int = 26 * HOUR_S,
+    ) -> None:
+        self._redis = redis
+        self._minute_ttl_s = minute_ttl_s
+        self._hour_ttl_s = hour_ttl_s
+
+    async def add(self, counts: Mapping[str, int], now_s: float) -> None:
+        if not counts:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key, ttl_s in (
+                (minute_key(now_s), self._minute_ttl_s),
+                (hour_key(now_s), self._hour_ttl_s),
+            ):
+                for field, n in counts.items():
+                    pipe.hincrby(key, field, n)
+                pipe.expire(key, ttl_s)
+            await pipe.execute()
+
+    async def window(self, window_s: int, now_s: float) -> dict[str, list[int]]:
+        """Counts per bin of every quantity over the window, summed over all pods."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in window_keys(window_s, now_s):
+                pipe.hgetall(key)
+            buckets: list[dict[bytes, bytes]] = await pipe.execute()
+        histograms = Histograms()
+        for bucket in buckets:
+            for raw_field, raw_count in bucket.items():
+                name, _, index = raw_field.decode().rpartition(":")
+                if name in BY_NAME and index.isdigit():
+                    histograms.add_bin(name, int(index), int(raw_count))
+        return histograms.to_json()
+
+
+@dataclass
+class Monitor:
+    """The live profile, its store, the reference, and the loop that ties them."""
+
+    profile: LiveProfile
+    store: LiveStore
+    reference: ReferenceProfile | None
+    thresholds: Thresholds
+    metrics: MonitoringMetrics
+    flush_s: float = 5.0
+    drift_refresh_s: float = 60.0
+    clock: Callable[[], float] = time.time
+
+    async def flush(self) -> bool:
+        counts = self.profile.take()
+        try:
+            await self.store.add(counts, self.clock())
+        except (RedisError, OSError, TimeoutError) as exc:
+            self.profile.give_back(counts)
+            self.metrics.flush_errors.inc()
+            log.warning("monitoring flush failed: %s", type(exc).__name__)
+            return False
+        return True
+
+    async def drift(self, window: str) -> dict[str, Any]:
+        window_s = WINDOWS_S[window]
+        if self.reference is None:
+            return {
+                "window": window,
+                "reference": None,
+                "message": "the loaded text model ships no reference profile: "
+                "run `python -m model profile` on its artifact",
+                "drift_detected": False,
+                "drifted": [],
+                "quantities": {},
+            }
+        live = await self.store.window(window_s, self.clock())
+        report = compare(self.reference.histograms.to_json(), live, self.thresholds)
+        return {
+            "window": window,
+            "reference": dict(self.reference.meta),
+            "thresholds": {
+                "psi": self.thresholds.psi,
+                "jensenshannon": self.thresholds.jensenshannon,
+                "wasserstein": self.thresholds.wasserstein,
+                "min_samples": self.thresholds.min_samples,
+            },
+            **report,
+        }
+
+    async def refresh_gauges(self) -> None:
+        if self.reference is None:
+            return
+        for window in WINDOWS_S:
+            report = await self.drift(window)
+            for name, entry in report["quantities"].items():
+                for method, value in entry["methods"].items():
+                    self.metrics.drift.labels(name, method, window).set(value)
+                self.metrics.drift_detected.labels(name, window).set(int(entry["drifted"]))
+
+    async def run(self) -> None:
+        """Flush every flush_s, refresh the gauges every drift_refresh_s, until cancelled."""
+        next_refresh = 0.0
+        while True:
+            await asyncio.sleep(self.flush_s)
+            await self.flush()
+            if time.monotonic() >= next_refresh:
+                next_refresh = time.monotonic() + self.drift_refresh_s
+                try:
+                    await self.refresh_gauges()
+                except (RedisError, OSError, TimeoutError) as exc:
+                    log.warning("drift refresh failed: %s", type(exc).__name__)
