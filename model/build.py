@@ -167,10 +167,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for f in fields(Params):
         parser.add_argument(
             f"--{f.name.replace('_', '-')}",
-            type=type(f.default),
+            type=_parse_bool if isinstance(f.default, bool) else type(f.default),
             default=None,
-            help=f"default {f.default}",
+            help=f"model parameter (default {f.default})",
         )
+
+
+def _parse_bool(value: str) -> bool:
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"not a boolean: {value!r}")
 
 
 def run(args: argparse.Namespace) -> int:

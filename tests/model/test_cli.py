@@ -11,14 +11,11 @@ from model.cli import COMMANDS, build_parser, main
 from tests.model.conftest import FAKE, GENUINE, write_csv
 
 
-def test_every_subcommand_is_registered() -> None:
+def test_the_text_model_subcommands_are_registered() -> None:
     parser = build_parser()
-    for name in COMMANDS:
-        assert parser.parse_args(_minimal(name)).command == name
-
-
-def _minimal(name: str) -> list[str]:
-    return {"evaluate": [name, "--data", "x.csv"], "compare": [name, "a", "b"]}.get(name, [name])
+    for argv in (["train"], ["evaluate", "--data", "x.csv"], ["compare", "a", "b"], ["bench"]):
+        assert argv[0] in COMMANDS
+        assert parser.parse_args(argv).command == argv[0]
 
 
 def test_manifest_of_a_training_run(toy_artifact: Path, toy_csv: Path) -> None:
@@ -108,3 +105,10 @@ def test_bench_writes_latency_into_the_manifest(
     stored = json.loads((copy / "manifest.json").read_text())["latency"]
     assert stored == printed
     assert 0 < printed["p50_ms"] <= printed["p99_ms"]
+
+
+def test_train_parameters_from_the_command_line() -> None:
+    args = build_parser().parse_args(["train", "--C", "4", "--balance-files", "false", "--no-cv"])
+    assert args.C == 4.0
+    assert args.balance_files is False
+    assert args.no_cv is True
