@@ -252,5 +252,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     moderation.install_errors(app)
     app.add_middleware(LatencyMiddleware, metrics=metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware, responses=monitoring_metrics.responses)
     return app

@@ -18,6 +18,8 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from prometheus_client import Counter
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -77,8 +79,9 @@ def _header_id(scope: Scope) -> str | None:
 class RequestIdMiddleware:
     """Sets the request id for the request's log lines, echoes it, writes one access line."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, responses: Counter | None = None) -> None:
         self.app = app
+        self.responses = responses
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -99,12 +102,14 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            route = scope.get("route")
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            if self.responses is not None:
+                self.responses.labels(route, scope["method"], f"{status // 100}xx").inc()
             access_log.info(
                 "request",
                 extra={
                     "method": scope["method"],
-                    "route": getattr(route, "path", None) or "unmatched",
+                    "route": route,
                     "status": status,
                     "duration_ms": round((time.perf_counter() - start) * 1000, 3),
                 },

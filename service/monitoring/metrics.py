@@ -16,6 +16,7 @@ class MonitoringMetrics:
     integrity_checked: Counter
     audit_errors: Counter
     flush_errors: Counter
+    responses: Counter
 
     @classmethod
     def for_registry(cls, registry: CollectorRegistry) -> MonitoringMetrics:
@@ -59,6 +60,12 @@ class MonitoringMetrics:
             flush_errors=Counter(
                 "reviewguard_monitoring_flush_errors_total",
                 "Failed flushes of the live profile to Redis (counts kept for the next one)",
+                registry=registry,
+            ),
+            responses=Counter(
+                "reviewguard_http_responses_total",
+                "HTTP responses by route template, method and status class (2xx, 4xx, 5xx)",
+                ["route", "method", "status"],
                 registry=registry,
             ),
         )
