@@ -27,7 +27,8 @@ router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
 probes = APIRouter()
 
 
-def get_scorer(request: Request) -> FraudScorer:
+async def get_scorer(request: Request) -> FraudScorer:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a hand-off per request.
     scorer: FraudScorer = request.state.scorer
     return scorer
 
