@@ -1,29 +1,25 @@
-"""The bare ceiling: the service's app stack, one route that parses ReviewIn, a constant answer.
+"""The bare ceiling: the service's own app with its scoring route answered by a constant.
 
-Built the way service.main.create_app builds the real app: FastAPI, the same router prefix and
-dependency (API-key check, open when no keys are set), the same error handlers, the same two
-middlewares (LatencyMiddleware with its Prometheus histogram, BodyLimitMiddleware), the same
-pydantic model ReviewIn for the body and the same orjson Response. What is left out is exactly the
-scoring: no Redis, no ONNX model, no fusion, no background writes. The answer is a constant
-ScoreOut-shaped body; only review_id is echoed from the request, as the real route does (the load
-generator reads its latency baseline from it).
+create_ceiling_app() calls service.main.create_app itself, so everything around the route is the
+real thing and stays so as the app evolves: the lifespan, every middleware (request id, access
+log, body limit, latency histogram), the error handlers, the API-key dependency of the /v1 router,
+FastAPI's parsing of the body into the same pydantic model ReviewIn, and an orjson Response. Only
+POST /v1/reviews/score is shadowed by a route that returns a constant ScoreOut-shaped body
+(review_id echoed, as the real route does; the load generator reads its latency baseline from
+it): no Redis call, no model, no fusion, no background writes. The lifespan still loads the model
+and opens the Redis client, but the shadowing route never uses them.
 
-Run: `uvicorn --factory bench.ceiling:create_ceiling_app`.
+Run: `uvicorn --factory bench.ceiling:create_ceiling_app` (same environment as the service).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
-
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Response
 
-from service.api import errors
-from service.api.guards import ApiKeys, BodyLimitMiddleware, require_api_key
-from service.api.schemas import HealthOut, ReviewIn, ScoreOut
-from service.metrics import LatencyMiddleware, Metrics
+from service.api.guards import require_api_key
+from service.api.schemas import ReviewIn, ScoreOut
+from service.main import create_app
 from service.settings import Settings
 
 JSON = "application/json"
@@ -62,30 +58,12 @@ async def score_review(body: ReviewIn) -> Response:
     return Response(constant_answer(body.review_id), media_type=JSON)
 
 
-probes = APIRouter()
-
-
-@probes.get("/healthz", response_model=HealthOut)
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
-
-
 def create_ceiling_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
-    metrics = Metrics()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        yield {
-            "settings": settings,
-            "metrics": metrics,
-            "api_keys": ApiKeys.parse(settings.api_keys.get_secret_value()),
-        }
-
-    app = FastAPI(title="reviewguard-ceiling", version="1", lifespan=lifespan)
+    app = create_app(settings)
+    # Routes match in order: the ceiling's route goes first and shadows the real one.
+    before = len(app.router.routes)
     app.include_router(router)
-    app.include_router(probes)
-    errors.install(app)
-    app.add_middleware(LatencyMiddleware, metrics=metrics)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    added = app.router.routes[before:]
+    del app.router.routes[before:]
+    app.router.routes[0:0] = added
     return app
