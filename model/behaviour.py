@@ -46,6 +46,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "account_mean_rating_before",
         "account_extreme_share_before",
         "account_rating_deviation_before",
+        "account_history_days",
     ),
     "VELOCITY_ACCOUNT": ("account_reviews_24h", "account_reviews_7d"),
     "RATING": ("rating_deviation", "is_extreme_rating", "product_mean_rating_before"),

@@ -121,6 +121,9 @@ class Features:
     # --- added after the first contract: defaults keep older builders working -----------------
     rating_deviation_signed: float = 0.0
     """rating - product_mean_rating_before (0 when there is no mean yet): negative = harsher."""
+    account_history_days: float = 0.0
+    """Days from the account's first retained review to t (0 for a first review): how long it has
+    been active here, whatever ``account.created_at`` claims."""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -255,6 +258,9 @@ def derive_features(
         product_mean_rating_before=product_mean,
         rating_deviation=abs(review.rating - product_mean) if product_mean is not None else 0.0,
         rating_deviation_signed=review.rating - product_mean if product_mean is not None else 0.0,
+        account_history_days=max(0, t_ms - acc.first_ms) / (DAY_S * 1000)
+        if acc.first_ms is not None
+        else 0.0,
         is_extreme_rating=review.rating in (1, 5),
         has_text=has_text,
         is_rating_without_text=review.text == "",

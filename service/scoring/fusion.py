@@ -209,7 +209,8 @@ def rule_terms(f: Features, w: PriorWeights) -> list[Reason]:
                 * max(_doublings(f.ip_reviews_1h, 3), _doublings(f.net_reviews_1h, 6)),
             )
         )
-    if f.product_reviews_1h >= 4 and f.product_burst_ratio >= 2:
+    # A flood that pushes one way: on YelpChi, busy days alone carry no sign of fakes.
+    if f.product_reviews_1h >= 4 and f.product_burst_ratio >= 2 and f.burst_extreme_share >= 0.75:
         terms.append(
             Reason(
                 "PRODUCT_BURST",
