@@ -6,26 +6,35 @@ Run from the repository root: `.venv/bin/python bench/moderation_cost.py`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from service.moderation import keys
-from service.moderation.queue import ModerationQueue
+from service.moderation.queue import ModerationQueue, ScoredReview
 from tests.conftest import free_port, wait_until_ping
-from tests.integration.test_moderation_queue import scored
+from tests.integration.test_moderation_queue import scored as scored_with
+from tests.unit.factories import features
 
 TEXT = (
     "I bought this blender last month. It crushes ice well, the lid seals tightly and cleaning "
     "is easy, but the motor is loud and the jug scratches. Good value for the price overall. "
 ) * 2
 QUEUED_CODES = ("DEVICE_SHARED", "ACCOUNT_NEW", "TEXT_MODEL")
+FEATURES = dataclasses.asdict(features())
+
+
+def scored(*args: Any, **kwargs: Any) -> ScoredReview:
+    """A review with the service's full feature snapshot, as the scorer hands it over."""
+    return dataclasses.replace(scored_with(*args, **kwargs), features=FEATURES)
 
 
 async def used_memory(client: aioredis.Redis) -> int:
@@ -46,7 +55,10 @@ async def measure(port: int, n: int = 2000, m: int = 300) -> None:
     after = await used_memory(client)
     record_usage = await client.memory_usage(keys.record_key("r-allow-000001"))
     item_usage = await client.memory_usage(keys.item_key("r-queue-000001"))
-    print(f"text {len(TEXT)} chars, {len(QUEUED_CODES)} reasons, 3 features, {n} reviews each")
+    print(
+        f"text {len(TEXT)} chars, {len(QUEUED_CODES)} reasons, {len(FEATURES)} features, "
+        f"{n} reviews each"
+    )
     print(f"record, not queued: {(middle - before) / n:.0f} B each (MEMORY USAGE {record_usage} B)")
     print(
         f"queued item with its index entries: {(after - middle) / n:.0f} B each "

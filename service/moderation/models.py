@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -138,7 +139,14 @@ def min_priority(min_risk: float) -> int:
 
 
 def encode_scored(scored: ScoredReview) -> bytes:
-    """The compact record kept in Redis (short field names: one is kept per scored review)."""
+    """The compact record kept in Redis, one per scored review: short field names, zlib.
+
+    With some 50 features and a few hundred characters of text, zlib keeps about 40% of the JSON.
+    """
+    return zlib.compress(_json_record(scored), 6)
+
+
+def _json_record(scored: ScoredReview) -> bytes:
     return orjson.dumps(
         {
             "id": scored.review_id,
@@ -155,7 +163,9 @@ def encode_scored(scored: ScoredReview) -> bytes:
 
 
 def decode_scored(raw: bytes | str) -> ScoredReview:
-    data: dict[str, Any] = orjson.loads(raw)
+    if isinstance(raw, str):
+        raise TypeError("moderation records are binary: read them with decode_responses=False")
+    data: dict[str, Any] = orjson.loads(zlib.decompress(raw))
     return ScoredReview(
         review_id=str(data["id"]),
         product_id=str(data["p"]),

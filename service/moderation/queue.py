@@ -89,6 +89,8 @@ class ModerationQueue:
     ) -> None:
         if retention_s <= 0 or lease_s <= 0 or stream_maxlen <= 0:
             raise ValueError("retention_s, lease_s and stream_maxlen must be positive")
+        if redis.get_encoder().decode_responses:
+            raise ValueError("moderation keeps binary records: use decode_responses=False")
         self._redis = redis
         self.retention_s = retention_s
         self.lease_s = lease_s

@@ -345,3 +345,10 @@ async def test_last_page_has_no_cursor(queue: ModerationQueue, count: int) -> No
             break
     assert sum(pages) == count
     assert 0 not in pages[:-1] and (pages[-1] > 0 or count == 0)
+
+
+async def test_a_client_that_decodes_responses_is_refused(redis_url: str) -> None:
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    with pytest.raises(ValueError, match="decode_responses"):
+        ModerationQueue(client)
+    await client.aclose()
