@@ -44,7 +44,8 @@ def markdown(r: dict[str, Any]) -> str:
         f"{' '.join(m['loadavg_at_start'])} (shared machine).",
         f"Workers: {cfg['workers']} on cpu {cfg['server_cpus'] or 'any'}; wrk "
         f"({cfg['wrk_threads']} thread) on cpu {cfg['load_cpus'] or 'any'}; Redis on cpu "
-        f"{cfg['redis_cpus'] or 'any'}. Phases of {cfg['duration_s']:.0f} s after "
+        f"{cfg['redis_cpus'] or 'any'}; all at nice {cfg.get('nice', 0)}. "
+        f"Phases of {cfg['duration_s']:.0f} s after "
         f"{cfg['warmup_s']:.0f} s of warm-up; fixed-rate runs with {cfg['connections']} "
         f"connections, closed loop with {cfg['saturation_connections']}.",
         "",
@@ -143,12 +144,12 @@ def markdown(r: dict[str, Any]) -> str:
             f"review ({parts['redis_server_usec_per_evalsha']} µs per EVALSHA)",
         ]
     prof = r.get("profile")
-    if prof and "inclusive" in prof:
+    if prof and "components" in prof:
         out += ["", "## py-spy profile of the worker at half the maximum rate", ""]
-        out += ["| function (inclusive) | share of samples |", "| --- | ---: |"]
-        out += [f"| `{x['function']}` | {x['share']:.3f} |" for x in prof["inclusive"]]
-        out += ["", "| function (self) | share of samples |", "| --- | ---: |"]
-        out += [f"| `{x['function']}` | {x['share']:.3f} |" for x in prof["self"]]
+        out += ["| component (busy samples, idle loop left out) | share |", "| --- | ---: |"]
+        out += [f"| {k} | {v:.3f} |" for k, v in prof["components"].items()]
+        out += ["", "| function (self time) | share of all samples |", "| --- | ---: |"]
+        out += [f"| `{x['function']}` | {x['share']:.3f} |" for x in prof["self"][:15]]
     out += ["", f"Run took {r['elapsed_s']:.0f} s.", ""]
     return "\n".join(out)
 

@@ -66,8 +66,10 @@ class Config:
     duration_s: float
     warmup_s: float
     fractions: tuple[float, ...]
-    sustain_steps: tuple[float, ...]
+    sustain_start: float
+    sustain_tries: int
     sustain_p99_ms: float
+    sustain_degraded_share: float
     connections: int
     saturation_connections: int
     wrk_threads: int
@@ -93,9 +95,12 @@ class Config:
             warmup_s=_env_float("BENCH_WARMUP_S", 1),
             # Fixed rates, as fractions of each app's maximum sustained rate.
             fractions=_env_list("BENCH_FRACTIONS", "0.25,0.5,0.75"),
-            # Fractions of the closed-loop rate tried, in order, for the maximum sustained rate.
-            sustain_steps=_env_list("BENCH_SUSTAIN_STEPS", "1.0,0.9,0.8,0.7,0.6,0.5,0.4"),
+            # Maximum sustained rate: bisection over fractions of the closed-loop rate.
+            sustain_start=_env_float("BENCH_SUSTAIN_START", 0.9),
+            sustain_tries=_env_int("BENCH_SUSTAIN_TRIES", 4),
             sustain_p99_ms=_env_float("BENCH_SUSTAIN_P99_MS", 100),
+            # Degraded answers (Redis part skipped) allowed in a sustained run, as a share.
+            sustain_degraded_share=_env_float("BENCH_SUSTAIN_DEGRADED_SHARE", 0.001),
             # Connections of the fixed-rate runs: enough to keep the schedule through a stall.
             connections=_env_int("BENCH_CONNECTIONS", 64),
             saturation_connections=_env_int("BENCH_SAT_CONNECTIONS", 8 * workers),
@@ -114,10 +119,18 @@ class Config:
         )
 
 
+NICE = int(os.environ.get("BENCH_NICE", "-10"))
+
+
 def pinned(cpus: str, cmd: Sequence[str]) -> list[str]:
+    """cmd on the given CPUs, at BENCH_NICE when allowed (a shared machine's neighbours otherwise
+    decide the figures: at nice 0 a worker got 30-50% of its core while others trained models)."""
+    out = list(cmd)
     if cpus and shutil.which("taskset"):
-        return ["taskset", "-c", cpus, *cmd]
-    return list(cmd)
+        out = ["taskset", "-c", cpus, *out]
+    if NICE and (NICE > 0 or os.geteuid() == 0):
+        out = ["nice", "-n", str(NICE), *out]
+    return out
 
 
 def free_port() -> int:
@@ -501,7 +514,7 @@ def sustains(cfg: Config, p: Phase) -> bool:
     p99 = p.stats["latency_ms"]["p99"]
     return (
         p.errors == 0
-        and p.stats["degraded"] == 0
+        and p.stats["degraded"] <= cfg.sustain_degraded_share * p.stats["requests"]
         and p.stats["rate_per_s"] >= 0.97 * p.target_rate
         and p99 is not None
         and p99 <= cfg.sustain_p99_ms
@@ -536,11 +549,21 @@ def measure_app(cfg: Config, app: App, bodies: Path, workdir: Path) -> dict[str,
     closed_rate = saturation.stats["rate_per_s"]
     tried = []
     best: Phase | None = None
-    for step in cfg.sustain_steps:
-        p, _ = run(f"sustain-{step:.2f}", closed_rate * step, cfg.connections)
+    # Bisection on the fraction of the closed-loop rate: 0.9 first, then halfway towards the
+    # nearest failed (or 1.0) / passed (or 0) fraction, until they are within 0.1 of each other.
+    lo, hi, fraction = 0.0, 1.0, cfg.sustain_start
+    for _ in range(cfg.sustain_tries):
+        p, _ = run(f"sustain-{fraction:.2f}", closed_rate * fraction, cfg.connections)
         tried.append(p)
         if sustains(cfg, p):
-            best = p
+            best, lo = p, fraction
+            if fraction >= 1.0:
+                break
+            fraction = 1.0 if hi >= 1.0 and not tried[:-1] else (fraction + hi) / 2
+        else:
+            hi = fraction
+            fraction = (lo + fraction) / 2
+        if hi - lo <= 0.1 and best is not None:
             break
     max_rate = best.target_rate if best else 0.0
     fixed = []
@@ -751,6 +774,7 @@ def main() -> int:
     bodies = out / "bodies.txt"
     write_bodies(bodies, generate(cfg.reviews, seed=1))
     config = {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(cfg).items()}
+    config["nice"] = NICE
     result: dict[str, Any] = {"stamp": stamp, "machine": machine(), "config": config}
     with (
         tempfile.TemporaryDirectory(prefix="bench-redis-") as redis_dir,
