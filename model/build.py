@@ -115,6 +115,7 @@ def train_artifact(
     params: Params,
     *,
     cv: bool = True,
+    cv_from: Path | None = None,
     report_dir: Path | None = None,
     log: Callable[[str], None] = lambda _m: None,
 ) -> dict[str, Any]:
@@ -125,6 +126,8 @@ def train_artifact(
     if cv:
         cv_results = cross_validate(files, params, log=log)
         cv_metrics = {r.name: r.metrics(params.threshold) for r in cv_results}
+    if cv_from is not None:
+        cv_metrics = reused_cv(cv_from, params, files)
     log("fitting on all data")
     pipe = fit(
         [t for f in files for t in f.texts],
@@ -150,6 +153,24 @@ def train_artifact(
     return manifest
 
 
+def reused_cv(artifact_dir: Path, params: Params, files: Sequence[LabelledFile]) -> dict[str, Any]:
+    """Cross-validation figures of an earlier run with the same parameters and the same data.
+
+    CV figures depend on the data, the parameters and the training code, never on how the graph is
+    exported, so a re-export may carry them over; anything else that differs is refused.
+    """
+    old = json.loads((artifact_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
+    same_data = [(d["file"], d["sha256"]) for d in old["training_data"]] == [
+        (f.name, f.sha256) for f in files
+    ]
+    if old.get("params") != params.to_dict() or not same_data:
+        raise ValueError(f"{artifact_dir}: other parameters or data; cross-validate afresh")
+    cv = old.get("metrics", {}).get("cross_validation")
+    if not cv:
+        raise ValueError(f"{artifact_dir}: its manifest has no cross-validation figures")
+    return dict(cv)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
@@ -163,6 +184,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--reports", type=Path, default=ROOT / "reports", help="where the plots and HTML report go"
     )
     parser.add_argument("--no-cv", action="store_true", help="skip cross-validation (fast)")
+    parser.add_argument(
+        "--cv-from",
+        type=Path,
+        help="reuse the CV figures of this artifact (same parameters and data only)",
+    )
     parser.add_argument("--no-bench", action="store_true", help="skip the latency benchmark")
     for f in fields(Params):
         parser.add_argument(
@@ -196,7 +222,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"[{time.monotonic() - start:7.1f}s] {message}", file=sys.stderr, flush=True)
 
     manifest = train_artifact(
-        paths, args.out, params, cv=not args.no_cv, report_dir=args.reports, log=log
+        paths,
+        args.out,
+        params,
+        cv=not (args.no_cv or args.cv_from),
+        cv_from=args.cv_from,
+        report_dir=args.reports,
+        log=log,
     )
     if not args.no_bench:
         from model.bench import measure, sample_texts

@@ -112,3 +112,24 @@ def test_train_parameters_from_the_command_line() -> None:
     assert args.C == 4.0
     assert args.balance_files is False
     assert args.no_cv is True
+
+
+def test_cv_figures_carry_over_only_to_the_same_parameters_and_data(
+    toy_csv: Path, tmp_path: Path
+) -> None:
+    from model.build import train_artifact
+    from model.train import Params
+    from tests.model.conftest import TOY_PARAMS
+
+    first = train_artifact([toy_csv], tmp_path / "a", TOY_PARAMS, cv=True)
+    assert first["metrics"]["cross_validation"]["toy.csv"]["raw"]["n"] == 48
+    again = train_artifact([toy_csv], tmp_path / "b", TOY_PARAMS, cv=False, cv_from=tmp_path / "a")
+    assert again["metrics"] == first["metrics"]
+    with pytest.raises(ValueError, match="parameters or data"):
+        train_artifact(
+            [toy_csv],
+            tmp_path / "c",
+            Params(**{**TOY_PARAMS.to_dict(), "C": 2.0}),
+            cv=False,
+            cv_from=tmp_path / "a",
+        )
