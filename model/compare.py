@@ -35,21 +35,29 @@ def side_by_side(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, s
     return rows
 
 
+def _short(value: str, limit: int = 48) -> str:
+    return value if len(value) <= limit else value[: limit - 3] + "..."
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir_a", type=Path)
     parser.add_argument("dir_b", type=Path)
-    parser.add_argument("--all", action="store_true", help="also rows where both agree")
+    parser.add_argument(
+        "--all", action="store_true", help="every field, not only differences and metrics"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     a = json.loads((args.dir_a / MANIFEST_NAME).read_text(encoding="utf-8"))
     b = json.loads((args.dir_b / MANIFEST_NAME).read_text(encoding="utf-8"))
-    rows = side_by_side(a, b)
+    rows = [
+        (key, _short(va), _short(vb), va == vb)
+        for key, va, vb in side_by_side(a, b)
+        if args.all or va != vb or key == "version" or key.startswith(("metrics.", "latency.p"))
+    ]
     width = max([len(r[0]) for r in rows] + [5])
     col = max([len(r[1]) for r in rows] + [len(str(args.dir_a))])
     print(f"{'field':<{width}}  {args.dir_a!s:<{col}}  {args.dir_b}")
-    for key, va, vb in rows:
-        if args.all or va != vb or key in ("version",):
-            mark = "" if va == vb else "  *"
-            print(f"{key:<{width}}  {va:<{col}}  {vb}{mark}")
+    for key, va, vb, same in rows:
+        print(f"{key:<{width}}  {va:<{col}}  {vb}{'' if same else '  *'}")
     return 0
