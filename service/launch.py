@@ -156,7 +156,9 @@ def main() -> int:
             return proc.wait()
         except KeyboardInterrupt:
             proc.terminate()
-            return proc.wait(timeout=30)
+            code = proc.wait(timeout=30)
+            # uvicorn re-raises the signal it handled; a stop that was asked for is a success.
+            return 0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code
 
 
 if __name__ == "__main__":

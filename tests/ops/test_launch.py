@@ -129,7 +129,8 @@ def test_make_run_prints_a_curl_line_that_scores_and_cleans_up_on_sigterm(tmp_pa
         proc.wait(timeout=40)
         assert proc.stdout is not None
         proc.stdout.close()
-    # SIGTERM unwinds like Ctrl-C: the private Redis is stopped, not left behind.
+    # SIGTERM unwinds like Ctrl-C: a clean stop, and the private Redis is stopped, not left behind.
+    assert proc.returncode == 0
     assert not accepts_connections(redis_port)
     assert not accepts_connections(int(env["PORT"]))
 
