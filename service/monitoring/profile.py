@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from service.scoring.fusion import GROUP_OF, Reason
-from service.scoring.text_signals import describe_text
 
 PROFILE_NAME = "reference_profile.json"
 PROFILE_FORMAT = 1
 Kind = Literal["numeric", "categorical"]
-_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?", re.UNICODE)
+_LETTERS = re.compile(r"[^\W\d_]+")
+"""Runs of letters: the words of the vocabulary and of the out-of-vocabulary share."""
+# The same emoticons and emoji as the fusion's text signals (service/scoring/text_signals.py).
+_EMOTICON = re.compile(r"(?::|;|=)-?[)(DPp]|<3|[\U0001F300-\U0001FAFF\u2600-\u27BF]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,26 +118,29 @@ class TextDescriptors:
 
 
 def describe(text: str, vocabulary: frozenset[str] | None) -> TextDescriptors:
-    signals = describe_text(text)
-    visible = [c for c in text if not c.isspace()]
-    nonletters = sum(1 for c in visible if not c.isalpha())
+    """A few regex passes, no Python loop over characters: this runs on every answer."""
+    words = _LETTERS.findall(text.lower())
+    letters = sum(map(len, words))
+    visible = sum(map(len, text.split()))
     per_100 = 100 / max(1, len(text))
     oov: float | None = None
-    if vocabulary:
-        words = [w.lower() for w in _WORD.findall(text)]
-        if words:
-            oov = sum(1 for w in words if w not in vocabulary) / len(words)
+    if vocabulary and words:
+        known = sum(1 for _ in filter(vocabulary.__contains__, words))
+        oov = 1 - known / len(words)
+    emoticons = 0
+    if not text.isascii() or ":" in text or ";" in text or "=" in text or "<" in text:
+        emoticons = len(_EMOTICON.findall(text))
     return TextDescriptors(
         length=len(text),
-        nonletter_share=nonletters / len(visible) if visible else 0.0,
-        exclamation_density=signals.exclamations * per_100,
-        emoji_density=signals.emoticons * per_100,
+        nonletter_share=(visible - letters) / visible if visible else 0.0,
+        exclamation_density=text.count("!") * per_100,
+        emoji_density=emoticons * per_100,
         oov_share=oov,
     )
 
 
 def words_of(text: str) -> list[str]:
-    return [w.lower() for w in _WORD.findall(text)]
+    return [w.lower() for w in _LETTERS.findall(text)]
 
 
 def observations(
