@@ -119,7 +119,7 @@ async def preload_scripts(store: FeatureStore, timeout_s: float) -> None:
         log.warning("could not preload the feature scripts; they load on first use")
 
 
-def load_reference(settings: Settings) -> ReferenceProfile | None:
+def load_reference(settings: Settings, version: str) -> ReferenceProfile | None:
     try:
         reference = ReferenceProfile.load(settings.text_model_dir)
     except (OSError, ValueError, KeyError) as exc:
@@ -127,6 +127,9 @@ def load_reference(settings: Settings) -> ReferenceProfile | None:
         return None
     if reference is None:
         log.warning("the text artifact has no reference profile: drift is off")
+    elif reference.meta.get("text_model_version") != version:
+        log.warning("the reference profile was built for another text model: drift is off")
+        return None
     return reference
 
 
@@ -140,8 +143,9 @@ def build_monitor(
     settings: Settings,
     redis: Redis | RedisCluster,
     metrics: MonitoringMetrics,
+    text_model_version: str,
 ) -> tuple[Monitor, AuditTrail]:
-    reference = load_reference(settings)
+    reference = load_reference(settings, text_model_version)
     monitor = Monitor(
         profile=LiveProfile(reference, metrics),
         store=LiveStore(redis),
@@ -192,7 +196,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s)
         monitor, trail = (
-            build_monitor(settings, redis, monitoring_metrics)
+            build_monitor(settings, redis, monitoring_metrics, classifier.version)
             if settings.monitoring_enabled
             else (None, None)
         )

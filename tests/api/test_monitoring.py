@@ -147,3 +147,15 @@ def test_request_id_is_echoed_and_on_every_log_line(
         body["text"],
     ):
         assert personal not in text
+
+
+def test_a_profile_of_another_model_version_is_not_used(
+    make_client: ClientFactory, profiled: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "artifact"
+    shutil.copytree(profiled, copy)
+    data = json.loads((copy / PROFILE_NAME).read_text())
+    data["meta"]["text_model_version"] = "text-0000000"
+    (copy / PROFILE_NAME).write_text(json.dumps(data))
+    body = make_client(text_model_dir=copy).get("/v1/monitoring/drift").json()
+    assert body["reference"] is None
