@@ -29,8 +29,13 @@ def _row(app: str, label: str, p: dict[str, Any]) -> str:
     return (
         f"| {app} | {label} | {target} | {s['rate_per_s']:.0f} | {_ms(lat['p50'])} | "
         f"{_ms(lat['p95'])} | {_ms(lat['p99'])} | {_ms(lat['max'])} | {errors} | "
-        f"{s['degraded']} | {cpu} | {cpu_per_req} | {rss} |"
+        f"{s['degraded']} | {cpu} | {cpu_per_req} | {rss} | {_pressure(s)} |"
     )
+
+
+def _pressure(stats: dict[str, Any]) -> str:
+    value = stats.get("cpu_pressure")
+    return "-" if value is None else f"{100 * value:.0f}%"
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -83,11 +88,12 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         "Latency in ms, from the scheduled send time (open loop, corrected for coordinated "
         "omission); CPU in % of one core per worker; CPU µs per request over all workers; RSS the "
-        "largest seen during the phase.",
+        "largest seen during the phase; machine CPU pressure: Linux PSI `some avg10` at the end of "
+        "the phase (the share of time some task waited for a CPU; high = neighbours at work).",
         "",
         "| app | phase | target req/s | got req/s | p50 | p95 | p99 | max | errors | degraded | "
-        "CPU % | CPU µs/req | RSS MiB |",
-        "| --- | --- " + "| ---: " * 11 + "|",
+        "CPU % | CPU µs/req | RSS MiB | machine CPU pressure |",
+        "| --- | --- " + "| ---: " * 12 + "|",
     ]
     for name, res in (("ceiling", c), ("full", f)):
         out.append(_row(name, "saturation", res["saturation"]))

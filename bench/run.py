@@ -206,6 +206,16 @@ def private_redis(cfg: Config, workdir: Path) -> Iterator[RedisProc]:
         proc.wait(timeout=10)
 
 
+def cpu_pressure() -> float | None:
+    """The share of the last 10 s in which some runnable task waited for a CPU (Linux PSI)."""
+    try:
+        first = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+    fields = dict(kv.split("=") for kv in first.split()[1:])
+    return float(fields["avg10"]) / 100
+
+
 def children_of(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
@@ -492,6 +502,9 @@ def measured(
     sampler.stop()
     stats = run.stats()
     stats["socket_errors"] = sum(run.socket_errors.values())
+    # Machine-wide CPU pressure at the end of the phase: high values mean the neighbours, not the
+    # app, may have set the figures (cgroups of other users are not bound by BENCH_NICE).
+    stats["cpu_pressure"] = cpu_pressure()
     gen = 1e6 * run.generator_cpu_s / max(run.requests, 1)
     workers = sampler.per_worker()
     busy_us = 1e6 * sum(w["cpu_s"] for w in workers) / max(run.requests, 1)
@@ -507,6 +520,7 @@ def describe(p: Phase) -> str:
     return (
         f"target {target} got {p.stats['rate_per_s']:7.1f}/s  p50 {lat['p50']} p99 {lat['p99']}"
         f" max {lat['max']} ms  errors {p.errors} degraded {p.stats['degraded']}  cpu {cpu}"
+        f"  machine cpu pressure {p.stats['cpu_pressure']}"
     )
 
 
