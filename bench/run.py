@@ -520,8 +520,12 @@ def describe(p: Phase) -> str:
     return (
         f"target {target} got {p.stats['rate_per_s']:7.1f}/s  p50 {lat['p50']} p99 {lat['p99']}"
         f" max {lat['max']} ms  errors {p.errors} degraded {p.stats['degraded']}  cpu {cpu}"
-        f"  machine cpu pressure {p.stats['cpu_pressure']}"
+        f"  machine cpu pressure {_share(p.stats['cpu_pressure'])}"
     )
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.0f}%"
 
 
 def sustains(cfg: Config, p: Phase) -> bool:
