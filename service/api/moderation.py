@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.api.schemas import error_responses
 from service.moderation.errors import ModerationError
 from service.moderation.models import (
     Claim,
@@ -22,7 +23,7 @@ from service.moderation.queue import ModerationQueue
 
 # The API (include it with the service's API-key dependency) and the page (open: it holds no data,
 # and the browser sends the key with each API call the page makes).
-router = APIRouter()
+router = APIRouter(responses=error_responses(401, 404, 409, 413, 422, 503))
 page_router = APIRouter()
 
 Id = Annotated[str, Field(min_length=1, max_length=128)]

@@ -19,11 +19,16 @@ from service.api.schemas import (
     ReviewIn,
     ScoreOut,
     epoch_s,
+    error_responses,
 )
 from service.scorer import FraudScorer, Verdict
 from service.scoring.review import Account, Device, Review
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+router = APIRouter(
+    prefix="/v1",
+    dependencies=[Depends(require_api_key)],
+    responses=error_responses(401, 413, 422),
+)
 probes = APIRouter()
 
 

@@ -132,9 +132,34 @@ class HealthOut(BaseModel):
 
 
 class ReadyOut(BaseModel):
-    status: Literal["ready"]
-    model_version: str
+    status: Literal["ready", "shutting_down"]
+    model_version: str | None = None
 
 
 def epoch_s(value: datetime | None, default: float) -> float:
     return value.timestamp() if value is not None else default
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """Every error: {"error": {"code", "message", ...}}; 422s add `fields` [{field, problem}]."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: ErrorDetail
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    descriptions = {
+        401: "missing or unknown API key",
+        404: "not found",
+        409: "conflicts with the item's state",
+        413: "request body or batch too large",
+        422: "invalid request: the body names each field and its problem",
+        503: "a store this operation cannot do without is unavailable",
+    }
+    return {s: {"model": ErrorOut, "description": descriptions[s]} for s in statuses}
