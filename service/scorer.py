@@ -222,10 +222,8 @@ class FraudScorer:
                 )
                 for record in self._recorders:
                     await record(scored)
-        except (TimeoutError, FeaturesUnavailable, OSError) as exc:
+        except Exception as exc:  # best effort: the answer is out; a failing store is only logged
             log.warning("recording a scored review failed: %s", type(exc).__name__)
-        except Exception as exc:  # a recorder's bug must not kill the loop's task set silently
-            log.error("recorder failed: %s", type(exc).__name__)
 
     async def _audit(self, scored: Scored) -> None:
         for audit in self._auditors:
