@@ -139,11 +139,15 @@ def config_version(settings: Settings) -> str:
     return hashlib.sha256(repr(sorted(fusion.items())).encode()).hexdigest()[:12]
 
 
+AUDIT_FLUSH_S = 0.5
+
+
 def build_monitor(
     settings: Settings,
     redis: Redis | RedisCluster,
     metrics: MonitoringMetrics,
     text_model_version: str,
+    breaker: CircuitBreaker,
 ) -> tuple[Monitor, AuditTrail]:
     reference = load_reference(settings, text_model_version)
     monitor = Monitor(
@@ -165,6 +169,9 @@ def build_monitor(
         maxlen=settings.audit_stream_maxlen,
         retention_s=settings.retention_days * 86400,
         config_version=config_version(settings),
+        breaker=breaker,
+        errors=metrics.audit_errors,
+        dropped=metrics.audit_dropped,
     )
     return monitor, trail
 
@@ -196,7 +203,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s)
         monitor, trail = (
-            build_monitor(settings, redis, monitoring_metrics, classifier.version)
+            build_monitor(settings, redis, monitoring_metrics, classifier.version, breaker)
             if settings.monitoring_enabled
             else (None, None)
         )
@@ -208,8 +215,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             budget_s=settings.redis_budget_ms / 1000,
             breaker=breaker,
             recorders=[queue_recorder(queue)],
-            observers=[metrics.observe_scored, *([monitor.profile.observe] if monitor else [])],
-            auditors=[trail.recorder(monitoring_metrics.audit_errors)] if trail else [],
+            observers=[
+                metrics.observe_scored,
+                *([monitor.profile.observe, trail.observe] if monitor and trail else []),
+            ],
         )
         metrics.model.info(
             {"text": classifier.version, "behaviour": behaviour.version if behaviour else "none"}
@@ -222,7 +231,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         }
         await preload_scripts(store, settings.redis_budget_ms * 20 / 1000)
         lifecycle.shutting_down = False
-        monitoring_task = asyncio.create_task(monitor.run()) if monitor else None
+        monitoring_tasks = (
+            [asyncio.create_task(monitor.run()), asyncio.create_task(trail.run(AUDIT_FLUSH_S))]
+            if monitor and trail
+            else []
+        )
         try:
             yield {
                 "scorer": scorer,
@@ -239,11 +252,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             lifecycle.shutting_down = True
             await scorer.drain()
-            if monitoring_task is not None and monitor is not None:
-                monitoring_task.cancel()
+            for task in monitoring_tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await monitoring_task
+                    await task
+            if monitor is not None and trail is not None:
                 await monitor.flush()  # this pod's last counts
+                await trail.flush()  # and decisions
             await redis.aclose()
 
     app = FastAPI(title="reviewguard", version="1", lifespan=lifespan)

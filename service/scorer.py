@@ -97,7 +97,6 @@ class FraudScorer:
         breaker: CircuitBreaker | None = None,
         recorders: Sequence[Recorder] = (),
         observers: Sequence[ScoreObserver] = (),
-        auditors: Sequence[Recorder] = (),
     ) -> None:
         self._store = store
         self._classifier = classifier
@@ -107,7 +106,6 @@ class FraudScorer:
         self._breaker = breaker or CircuitBreaker()
         self._recorders = tuple(recorders)
         self._observers = tuple(observers)
-        self._auditors = tuple(auditors)
         self._background: set[asyncio.Task[None]] = set()
         behaviour_version = behaviour.version if behaviour else "none"
         self.model_version = f"{classifier.version} / {behaviour_version}"
@@ -193,9 +191,6 @@ class FraudScorer:
         if features is not None:
             # Remembered answers and the queue are written after answering, off the latency path.
             self._spawn(self._record(scored))
-        if self._auditors and self._breaker.state != "open":
-            # Every new decision, degraded ones too; not while Redis is known to be failing.
-            self._spawn(self._audit(scored))
         return verdict
 
     def _verdict(self, review: Review, a: Assessment) -> Verdict:
@@ -224,14 +219,6 @@ class FraudScorer:
                     await record(scored)
         except Exception as exc:  # best effort: the answer is out; a failing store is only logged
             log.warning("recording a scored review failed: %s", type(exc).__name__)
-
-    async def _audit(self, scored: Scored) -> None:
-        for audit in self._auditors:
-            try:
-                async with asyncio.timeout(max(self._budget_s * 4, 0.2)):
-                    await audit(scored)
-            except Exception as exc:  # an audit write must never fail the loop's task set
-                log.warning("audit write failed: %s", type(exc).__name__)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -1,25 +1,31 @@
 """The audit trail: every automated decision in a capped Redis Stream, and its statement of reasons.
 
-Each non-replayed answer is appended (after answering, in the background) to one stream capped at
-about `maxlen` entries, and kept under its review id with the retention TTL so that the statement
-of reasons can be given later without scanning the stream. An entry holds no personal data: the
-review id, versions, risk, reasons (their messages carry counts, not identities), decision and
-whether the answer was degraded.
+Each non-replayed answer is buffered in process and appended (after answering, in batches) to one
+stream capped at about `maxlen` entries, and kept under its review id with the retention TTL, so
+that the statement of reasons can be given later without scanning the stream. An entry holds no
+personal data: the review id, versions, risk, reasons (their messages carry counts, not
+identities), decision and whether the answer was degraded.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 from prometheus_client import Counter
 from redis.asyncio import Redis, RedisCluster
+from redis.exceptions import RedisError
 
+from service.breaker import CircuitBreaker
 from service.scorer import Scored
 from service.scoring.fusion import GROUP_OF
 
+log = logging.getLogger("reviewguard.audit")
 STREAM_KEY = "rg:v1:{audit}:decisions"
 
 
@@ -113,6 +119,11 @@ def statement_of_reasons(entry: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class AuditTrail:
+    """Buffers each new decision in memory (the observer: no I/O) and writes the buffer to Redis
+    in one pipeline every flush. While the breaker is open or Redis fails, entries wait in the
+    bounded buffer and are written once it answers again; past `max_pending`, new ones are
+    dropped and counted."""
+
     def __init__(
         self,
         redis: Redis | RedisCluster,
@@ -120,40 +131,72 @@ class AuditTrail:
         maxlen: int,
         retention_s: int,
         config_version: str,
+        max_pending: int = 100_000,
+        breaker: CircuitBreaker | None = None,
+        errors: Counter | None = None,
+        dropped: Counter | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._redis = redis
         self._maxlen = maxlen
         self._retention_s = retention_s
         self.config_version = config_version
+        self._max_pending = max_pending
+        self._breaker = breaker
+        self._errors = errors
+        self._dropped = dropped
         self._clock = clock
+        self._pending: deque[dict[str, Any]] = deque()
 
-    async def record(self, scored: Scored) -> None:
-        entry = audit_entry(scored, self.config_version, self._clock())
-        payload = orjson.dumps(entry)
+    def observe(self, scored: Scored) -> None:
+        if scored.is_replay:
+            return
+        if len(self._pending) >= self._max_pending:
+            if self._dropped is not None:
+                self._dropped.inc()
+            return
+        self._pending.append(audit_entry(scored, self.config_version, self._clock()))
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def flush(self, batch: int = 2000) -> bool:
+        """Write what is buffered (in batches); False if Redis is skipped or failed."""
+        while self._pending:
+            if self._breaker is not None and self._breaker.state == "open":
+                return False
+            entries = [self._pending[i] for i in range(min(batch, len(self._pending)))]
+            try:
+                await self._write(entries)
+            except (RedisError, OSError, TimeoutError) as exc:
+                if self._errors is not None:
+                    self._errors.inc()
+                log.warning("audit write failed: %s", type(exc).__name__)
+                return False
+            for _ in entries:
+                self._pending.popleft()
+        return True
+
+    async def _write(self, entries: list[dict[str, Any]]) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.xadd(
-                STREAM_KEY,
-                {"review_id": entry["review_id"], "entry": payload},
-                maxlen=self._maxlen,
-                approximate=True,
-            )
+            for entry in entries:
+                payload = orjson.dumps(entry)
+                pipe.xadd(
+                    STREAM_KEY,
+                    {"review_id": entry["review_id"], "entry": payload},
+                    maxlen=self._maxlen,
+                    approximate=True,
+                )
+                pipe.set(entry_key(entry["review_id"]), payload, ex=self._retention_s)
             pipe.expire(STREAM_KEY, self._retention_s)
-            pipe.set(entry_key(entry["review_id"]), payload, ex=self._retention_s)
             await pipe.execute()
 
-    def recorder(self, errors: Counter | None = None) -> Callable[[Scored], Awaitable[None]]:
-        """record() for the scorer's auditors, counting failures before passing them on."""
-
-        async def record(scored: Scored) -> None:
-            try:
-                await self.record(scored)
-            except BaseException:
-                if errors is not None:
-                    errors.inc()
-                raise
-
-        return record
+    async def run(self, interval_s: float) -> None:
+        """Flush every interval_s until cancelled."""
+        while True:
+            await asyncio.sleep(interval_s)
+            await self.flush()
 
     async def entry(self, review_id: str) -> dict[str, Any] | None:
         raw = await self._redis.get(entry_key(review_id))

@@ -15,6 +15,7 @@ class MonitoringMetrics:
     integrity_violations: Counter
     integrity_checked: Counter
     audit_errors: Counter
+    audit_dropped: Counter
     flush_errors: Counter
     responses: Counter
 
@@ -55,6 +56,11 @@ class MonitoringMetrics:
             audit_errors=Counter(
                 "reviewguard_audit_errors_total",
                 "Decisions that could not be written to the audit trail",
+                registry=registry,
+            ),
+            audit_dropped=Counter(
+                "reviewguard_audit_dropped_total",
+                "Decisions dropped because the audit buffer was full (Redis down for long)",
                 registry=registry,
             ),
             flush_errors=Counter(
