@@ -8,7 +8,7 @@ Stages, as the route and FraudScorer.score run them:
   derive    decode_replies + derive_features
   onnx      TextModel.predict on the review's text (skipped for "" and null)
   fuse      fusion.assess
-  answer    Verdict + routes.verdict_json + orjson.dumps
+  answer    Verdict.to_dict + orjson.dumps
   record    after the answer, off the latency path: answer cache + moderation queue (wall time)
 Then `score`: the whole FraudScorer.score (the Redis round trip overlaps the model) over fresh
 reviews, and Redis's own CPU per EVALSHA and per review from INFO commandstats.
@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.gen_reviews import RID, body_lines, generate  # noqa: E402
-from service.api.routes import to_review, verdict_json  # noqa: E402
+from service.api.routes import to_review  # noqa: E402
 from service.api.schemas import ReviewIn  # noqa: E402
 from service.features.calls import decode_replies, plan_observe  # noqa: E402
 from service.features.store import FeatureStore  # noqa: E402
@@ -150,7 +150,7 @@ async def run(bodies: list[bytes], n: int, warmup: int) -> dict[str, Any]:
             model_version,
             a.degraded,
         )
-        orjson.dumps(verdict_json(verdict))
+        orjson.dumps(verdict.to_dict())
         lap("answer")
         await store.store_answer(review.review_id, orjson.dumps(verdict.to_dict()))
         await record(Scored(review, verdict, features, is_replay=False))

@@ -34,6 +34,7 @@ from service.monitoring.metrics import MonitoringMetrics
 from service.monitoring.profile import ReferenceProfile
 from service.scorer import FraudScorer, Scored
 from service.scoring.behaviour import BehaviourModel
+from service.scoring.features import features_as_dict
 from service.scoring.fusion import FusionConfig, PriorWeights
 from service.settings import Settings
 from service.text_model import TextModel
@@ -103,7 +104,7 @@ def queue_recorder(queue: ModerationQueue) -> Callable[[Scored], Awaitable[bool]
                 text=scored.review.text,
                 scored_at=scored.review.submitted_at,
                 model_version=verdict.model_version,
-                features=dataclasses.asdict(scored.features) if scored.features else {},
+                features=features_as_dict(scored.features) if scored.features else {},
             )
         )
 

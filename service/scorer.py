@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -42,7 +41,18 @@ class Verdict:
     degraded: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {
+            "review_id": self.review_id,
+            "risk_score": self.risk_score,
+            "risk_level": self.risk_level,
+            "decision": self.decision,
+            "reasons": [
+                {"code": r.code, "message": r.message, "contribution": r.contribution}
+                for r in self.reasons
+            ],
+            "model_version": self.model_version,
+            "degraded": self.degraded,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Verdict:

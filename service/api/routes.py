@@ -21,7 +21,7 @@ from service.api.schemas import (
     epoch_s,
     error_responses,
 )
-from service.scorer import FraudScorer, Verdict
+from service.scorer import FraudScorer
 from service.scoring.review import Account, Device, Review
 
 router = APIRouter(
@@ -68,25 +68,10 @@ def to_review(body: ReviewIn, now_s: float) -> Review:
     )
 
 
-def verdict_json(verdict: Verdict) -> dict[str, Any]:
-    return {
-        "review_id": verdict.review_id,
-        "risk_score": verdict.risk_score,
-        "risk_level": verdict.risk_level,
-        "decision": verdict.decision,
-        "reasons": [
-            {"code": r.code, "message": r.message, "contribution": r.contribution}
-            for r in verdict.reasons
-        ],
-        "model_version": verdict.model_version,
-        "degraded": verdict.degraded,
-    }
-
-
 @router.post("/reviews/score", response_model=ScoreOut, summary="Score one review")
 async def score_review(body: ReviewIn, scorer: ScorerDep) -> Response:
     verdict = await scorer.score(to_review(body, time.time()))
-    return Response(orjson.dumps(verdict_json(verdict)), media_type=JSON)
+    return Response(orjson.dumps(verdict.to_dict()), media_type=JSON)
 
 
 @router.post(
@@ -101,7 +86,7 @@ async def score_batch(body: BatchIn, request: Request, scorer: ScorerDep) -> Res
         raise BatchTooLarge(f"a batch holds at most {limit} reviews, got {len(body.reviews)}")
     now_s = time.time()
     verdicts = await scorer.score_many([to_review(r, now_s) for r in body.reviews])
-    return Response(orjson.dumps({"results": [verdict_json(v) for v in verdicts]}), media_type=JSON)
+    return Response(orjson.dumps({"results": [v.to_dict() for v in verdicts]}), media_type=JSON)
 
 
 @router.get("/model", response_model=ModelOut, summary="The loaded models' manifests")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -124,6 +125,14 @@ class Features:
     account_history_days: float = 0.0
     """Days from the account's first retained review to t (0 for a first review): how long it has
     been active here, whatever ``account.created_at`` claims."""
+
+
+FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Features))
+
+
+def features_as_dict(features: Features) -> dict[str, float | int | bool | None]:
+    """The snapshot as a flat dict (dataclasses.asdict deep-copies and is ~15x slower)."""
+    return {name: getattr(features, name) for name in FEATURE_NAMES}
 
 
 # ------------------------------------------------------------------------------------------------
