@@ -35,13 +35,46 @@ class Observation:
 
 
 def _load_sources() -> dict[str, str]:
-    return {name: (SCRIPT_DIR / f"{name}.lua").read_text() for name in SCRIPT_NAMES}
+    sources = {name: (SCRIPT_DIR / f"{name}.lua").read_text() for name in SCRIPT_NAMES}
+    sources[BATCH] = batch_source(sources)
+    return sources
+
+
+BATCH = "batch"
+
+
+def batch_source(sources: dict[str, str]) -> str:
+    """One script that runs a review's calls in one EVALSHA, for a single Redis (not a Cluster:
+    its keys span hash tags). Each script becomes a function of its own KEYS and ARGV, unchanged.
+
+    ARGV: n, then n triples (script, key count, arg count), then every call's args in order;
+    KEYS: every call's keys in order. Each reply comes wrapped in a one-element array, so a nil
+    reply stays in its place.
+    """
+    functions = "\n".join(
+        f"local function f_{name}(KEYS, ARGV)\n{source}\nend" for name, source in sources.items()
+    )
+    table = ", ".join(f"{name} = f_{name}" for name in sources)
+    return f"""{functions}
+local scripts = {{{table}}}
+local n = tonumber(ARGV[1])
+local ki, ai, out = 1, 2 + 3 * n, {{}}
+for c = 0, n - 1 do
+  local nk, na = tonumber(ARGV[3 + 3 * c]), tonumber(ARGV[4 + 3 * c])
+  local k, a = {{}}, {{}}
+  for j = 1, nk do k[j] = KEYS[ki]; ki = ki + 1 end
+  for j = 1, na do a[j] = ARGV[ai]; ai = ai + 1 end
+  out[c + 1] = {{scripts[ARGV[2 + 3 * c]](k, a)}}
+end
+return out
+"""
 
 
 class FeatureStore:
-    """Feature state in Redis (single node or Cluster): one pipeline of EVALSHAs per review.
+    """Feature state in Redis (single node or Cluster): one round trip per review.
 
-    Every script touches keys of one hash tag only; the pipeline carries one call per entity.
+    Every script touches keys of one hash tag only. On a Cluster, a pipeline carries one EVALSHA
+    per entity, routed by slot; on a single Redis, one EVALSHA of the batch script runs them all.
     No retries: a failure surfaces at once as ``FeaturesUnavailable`` (the only exception is a
     NOSCRIPT reply after a Redis restart or failover, answered by loading the scripts and
     sending the same, idempotent pipeline once more).
@@ -76,6 +109,32 @@ class FeatureStore:
                 await self._redis.script_load(source)
 
     async def _run(self, calls: list[tuple[str, tuple[str, ...], tuple[Any, ...]]]) -> list[Any]:
+        if len(calls) > 1 and not isinstance(self._redis, redis_asyncio.RedisCluster):
+            return await self._run_batch(calls)
+        return await self._run_pipeline(calls)
+
+    async def _run_batch(
+        self, calls: list[tuple[str, tuple[str, ...], tuple[Any, ...]]]
+    ) -> list[Any]:
+        """A single Redis: the whole plan as one script call (one command to build and parse)."""
+        header: list[Any] = [len(calls)]
+        all_keys: list[str] = []
+        all_args: list[Any] = []
+        for script, call_keys, args in calls:
+            header += [script, len(call_keys), len(args)]
+            all_keys += call_keys
+            all_args += args
+        command = ("EVALSHA", self._shas[BATCH], len(all_keys), *all_keys, *header, *all_args)
+        try:
+            replies = await self._redis.execute_command(*command)
+        except NoScriptError:
+            await self.load_scripts()
+            replies = await self._redis.execute_command(*command)
+        return [reply[0] if reply else None for reply in replies]
+
+    async def _run_pipeline(
+        self, calls: list[tuple[str, tuple[str, ...], tuple[Any, ...]]]
+    ) -> list[Any]:
         for attempt in (1, 2):
             pipe = self._redis.pipeline(transaction=False)
             for script, call_keys, args in calls:
