@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,9 +110,21 @@ class FeatureStore:
                 await self._redis.script_load(source)
 
     async def _run(self, calls: list[tuple[str, tuple[str, ...], tuple[Any, ...]]]) -> list[Any]:
-        if len(calls) > 1 and not isinstance(self._redis, redis_asyncio.RedisCluster):
+        if len(calls) == 1:
+            script, call_keys, args = calls[0]
+            return [await self._evalsha(script, call_keys, args)]
+        if not isinstance(self._redis, redis_asyncio.RedisCluster):
             return await self._run_batch(calls)
         return await self._run_pipeline(calls)
+
+    async def _evalsha(self, script: str, call_keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """One script call, without a pipeline's bookkeeping; loads the scripts on NOSCRIPT."""
+        command = ("EVALSHA", self._shas[script], len(call_keys), *call_keys, *args)
+        try:
+            return await self._redis.execute_command(*command)
+        except NoScriptError:
+            await self.load_scripts()
+            return await self._redis.execute_command(*command)
 
     async def _run_batch(
         self, calls: list[tuple[str, tuple[str, ...], tuple[Any, ...]]]
@@ -124,12 +137,7 @@ class FeatureStore:
             header += [script, len(call_keys), len(args)]
             all_keys += call_keys
             all_args += args
-        command = ("EVALSHA", self._shas[BATCH], len(all_keys), *all_keys, *header, *all_args)
-        try:
-            replies = await self._redis.execute_command(*command)
-        except NoScriptError:
-            await self.load_scripts()
-            replies = await self._redis.execute_command(*command)
+        replies = await self._evalsha(BATCH, all_keys, [*header, *all_args])
         return [reply[0] if reply else None for reply in replies]
 
     async def _run_pipeline(
