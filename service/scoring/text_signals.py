@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?", re.UNICODE)
 _EXCLAIM_RUN = re.compile(r"[!?]{2,}")
+_ASCII_UPPER = re.compile(r"[A-Z]")
 _EMOTICON = re.compile(r"(?::|;|=)-?[)(DPp]|<3|[\U0001F300-\U0001FAFF\u2600-\u27BF]")
 _EXTREME_WORDS = frozenset(
     [
@@ -135,19 +136,25 @@ class TextSignals:
 
 
 def describe_text(text: str) -> TextSignals:
-    words = [w.lower() for w in _WORD.findall(text)]
-    content = [w for w in words if w not in _STOP_WORDS and len(w) > 2]
-    letters = [c for c in text if c.isalpha()]
-    upper = sum(1 for c in letters if c.isupper())
+    # Regex passes and C-level counts only: this runs on every scored review.
+    words = _WORD.findall(text.lower())
+    content = [w for w in words if len(w) > 2 and w not in _STOP_WORDS]
+    if text.isascii():
+        letters = sum(map(len, words)) - sum(w.count("'") for w in words)
+        upper = len(_ASCII_UPPER.findall(text))
+    else:
+        letters = sum(1 for c in text if c.isalpha())
+        upper = sum(1 for c in text if c.isupper())
     counts = Counter(content)
     top_word, top_repeats = counts.most_common(1)[0] if counts else ("", 0)
+    has_emoticon_chars = not text.isascii() or any(c in text for c in ":;=<")
     return TextSignals(
         n_chars=len(text),
         n_words=len(words),
         exclamation_runs=len(_EXCLAIM_RUN.findall(text)),
         exclamations=text.count("!"),
-        emoticons=len(_EMOTICON.findall(text)),
-        uppercase_share=upper / len(letters) if len(letters) >= 20 else 0.0,
+        emoticons=len(_EMOTICON.findall(text)) if has_emoticon_chars else 0,
+        uppercase_share=upper / letters if letters >= 20 else 0.0,
         extreme_share=sum(1 for w in words if w in _EXTREME_WORDS) / len(words) if words else 0.0,
         top_word=top_word,
         top_word_repeats=top_repeats,
