@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -42,6 +43,21 @@ def make_client(redis_url: str) -> Iterator[ClientFactory]:
 @pytest.fixture
 def client(make_client: ClientFactory) -> TestClient:
     return make_client()
+
+
+STORY_NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def at(delta: timedelta) -> str:
+    """An RFC 3339 time `delta` after the stories' fixed now."""
+    return (STORY_NOW + delta).isoformat().replace("+00:00", "Z")
+
+
+def score(client: TestClient, body: dict[str, Any]) -> dict[str, Any]:
+    response = client.post("/v1/reviews/score", json=body)
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
 
 
 def review(review_id: str = "r-1", **overrides: Any) -> dict[str, Any]:

@@ -4,26 +4,14 @@ fake, and the ring's device now scores higher; an abandoned claim comes back aft
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import ClientFactory, review
+from tests.api.conftest import ClientFactory, at, review, score
 
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 LEASE_S = 1.0
-
-
-def at(delta: timedelta) -> str:
-    return (NOW + delta).isoformat().replace("+00:00", "Z")
-
-
-def score(client: TestClient, body: dict[str, Any]) -> dict[str, Any]:
-    response = client.post("/v1/reviews/score", json=body)
-    assert response.status_code == 200, response.text
-    answer: dict[str, Any] = response.json()
-    return answer
 
 
 def queue_ids(client: TestClient, **params: Any) -> list[str]:

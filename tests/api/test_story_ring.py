@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import review
-
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-
-
-def at(delta: timedelta) -> str:
-    return (NOW + delta).isoformat().replace("+00:00", "Z")
-
-
-def score(client: TestClient, body: dict[str, Any]) -> dict[str, Any]:
-    response = client.post("/v1/reviews/score", json=body)
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
+from tests.api.conftest import at, review, score
 
 
 def codes(answer: dict[str, Any]) -> set[str]:
