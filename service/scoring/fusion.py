@@ -369,7 +369,7 @@ def _plural(n: int, noun: str) -> str:
 
 
 def _rating_words(f: Features) -> str:
-    return "an extreme rating" if f.is_extreme_rating else "a middling rating"
+    return "a 1- or 5-star rating" if f.is_extreme_rating else "a 2- to 4-star rating"
 
 
 # Signals that share a cause share a cap: a device seen on many accounts is usually also a fast one.
