@@ -74,6 +74,7 @@ def redis_client(settings: Settings) -> Redis | RedisCluster:
         "socket_connect_timeout": timeout_s,
         "retry": Retry(NoBackoff(), 0),
         "health_check_interval": 0,
+        "max_connections": settings.redis_max_connections,
     }
     if settings.redis_cluster:
         return RedisCluster.from_url(settings.redis_url, **options)

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     redis_url: str = Field(default_factory=_default_redis_url)
     # True when redis_url points at a Redis Cluster node.
     redis_cluster: bool = False
+    # Connections per worker; a request that finds none free is answered degraded, not queued.
+    redis_max_connections: int = Field(200, ge=1)
     # Budget for the whole Redis part of one scored review; past it the answer is degraded.
     redis_budget_ms: float = Field(50.0, gt=0)
     # Circuit breaker: after this many consecutive Redis failures, stop waiting on Redis ...
