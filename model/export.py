@@ -57,30 +57,19 @@ def _block_nodes(
 ) -> tuple[list[onnx.NodeProto], str]:
     k = block.kind
     size = len(block.idf)
-    if k == "word":
-        tokenizer = helper.make_node(
-            "Tokenizer",
-            [source],
-            [f"{k}_tokens"],
-            domain="com.microsoft",
-            mark=0,
-            mincharnum=1,
-            pad_value=PAD,
-            tokenexp=WORD_PATTERN,
-        )
-        join = WORD_JOIN
-    else:
-        tokenizer = helper.make_node(
-            "Tokenizer",
-            [source],
-            [f"{k}_tokens"],
-            domain="com.microsoft",
-            mark=0,
-            mincharnum=1,
-            pad_value=PAD,
-            separators=[""],
-        )
-        join = ""
+    # Words by a regular expression; characters by splitting on the empty separator.
+    split: dict[str, Any] = {"tokenexp": WORD_PATTERN} if k == "word" else {"separators": [""]}
+    tokenizer = helper.make_node(
+        "Tokenizer",
+        [source],
+        [f"{k}_tokens"],
+        domain="com.microsoft",
+        mark=0,
+        mincharnum=1,
+        pad_value=PAD,
+        **split,
+    )
+    join = WORD_JOIN if k == "word" else ""
     names = list(block.vocabulary)  # sorted when the block was fitted
     inits += [
         numpy_helper.from_array(block.idf.astype(np.float32), f"{k}_idf"),
