@@ -124,10 +124,10 @@ class FraudScorer:
         return self._breaker
 
     async def score(self, review: Review) -> Verdict:
-        # The Redis round trip is in flight while the model runs on this thread.
-        observing = asyncio.ensure_future(self._observe(review))
+        # The model runs inline: a sub-millisecond model costs less here than a thread hop, and
+        # letting the Redis call go out first (a turn of the loop) measured no faster.
         probability = self._predict(review.text)
-        observation, missing = await observing
+        observation, missing = await self._observe(review)
         return self._conclude(review, probability, observation, missing)
 
     async def score_many(self, reviews: Sequence[Review]) -> list[Verdict]:
