@@ -79,7 +79,7 @@ def read_events(path: Path) -> list[Event]:
             review = Review(
                 review_id=row.get("review_id") or f"row-{i}",
                 product_id=row["product_id"],
-                rating=int(row["rating"]),
+                rating=int(float(row["rating"])),  # "5" and "5.0" alike
                 submitted_at=t,
                 account=Account(id=row["user_id"]),
                 device=device,
