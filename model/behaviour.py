@@ -85,7 +85,7 @@ def read_events(path: Path) -> list[Event]:
                 device=device,
                 text=row.get("text") if "text" in row else None,
             )
-            events.append(Event(review, row["label"].strip() == "fake", day))
+            events.append(Event(review, row["label"].strip().lower() == "fake", day))
     events.sort(key=lambda e: e.day)  # stable: rows of one day keep their file order
     return events
 
