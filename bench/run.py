@@ -20,7 +20,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.gen_reviews import generate, write_bodies  # noqa: E402
+from service.launch import free_port  # noqa: E402
 
 LUA = BENCH / "wrk" / "score.lua"
 HMAC_KEY = "bench-only-not-secret"
@@ -131,12 +131,6 @@ def pinned(cpus: str, cmd: Sequence[str]) -> list[str]:
     if NICE and (NICE > 0 or os.geteuid() == 0):
         out = ["nice", "-n", str(NICE), *out]
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_http(

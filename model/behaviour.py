@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from model.data import sha256_file
 from service.features.memory import MemoryFeatureState
 from service.scoring.behaviour import BehaviourModel
 from service.scoring.features import Features
@@ -240,14 +241,6 @@ def evaluate_splits(rows: Sequence[Features], events: Sequence[Event]) -> dict[s
         "pr_auc": round(float(average_precision_score(y[~train_idx], p)), 4),
     }
     return out
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def fit(events_path: Path, out: Path, *, cross_validate: bool = True) -> dict[str, Any]:
