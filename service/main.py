@@ -204,6 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics=ModerationMetrics.for_registry(metrics.registry),
         )
         breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s)
+        config = fusion_config(settings)
         monitor, trail = (
             build_monitor(settings, redis, monitoring_metrics, classifier.version, breaker)
             if settings.monitoring_enabled
@@ -213,7 +214,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             store,
             classifier,
             behaviour,
-            fusion_config(settings),
+            config,
             budget_s=settings.redis_budget_ms / 1000,
             breaker=breaker,
             recorders=[queue_recorder(queue)],
@@ -229,7 +230,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "model_version": scorer.model_version,
             "text_model": classifier.manifest,
             "behaviour_model": dict(behaviour.manifest) if behaviour else None,
-            "fusion": dataclasses.asdict(fusion_config(settings)),
+            "fusion": dataclasses.asdict(config),
         }
         await preload_scripts(store, settings.redis_budget_ms * 20 / 1000)
         lifecycle.shutting_down = False
