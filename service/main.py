@@ -20,6 +20,7 @@ from redis.backoff import NoBackoff
 from service.api import errors, moderation, monitoring, routes
 from service.api.guards import ApiKeys, BodyLimitMiddleware, require_api_key
 from service.breaker import CircuitBreaker
+from service.features.mux import RedisMux
 from service.features.store import REDIS_FAILURES, FeatureStore
 from service.metrics import LatencyMiddleware, Metrics
 from service.moderation.metrics import ModerationMetrics
@@ -79,6 +80,16 @@ def redis_client(settings: Settings) -> Redis | RedisCluster:
     if settings.redis_cluster:
         return RedisCluster.from_url(settings.redis_url, **options)
     return Redis.from_url(settings.redis_url, **options)
+
+
+def hot_path_connection(settings: Settings) -> RedisMux | None:
+    """The scorer's pipelined connection, when the settings and the URL allow one."""
+    if settings.redis_cluster or not settings.redis_pipelined:
+        return None
+    mux = RedisMux.from_url(settings.redis_url, connect_timeout_s=settings.redis_budget_ms / 1000)
+    if mux is None:
+        log.info("redis_url has options the pipelined connection lacks: using redis-py's pool")
+    return mux
 
 
 def load_behaviour(settings: Settings) -> BehaviourModel | None:
@@ -190,13 +201,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         classifier = TextModel.load(settings.text_model_dir, threads=settings.onnx_threads)
         behaviour = load_behaviour(settings)
         redis = redis_client(settings)
+        mux = hot_path_connection(settings)
         store = FeatureStore(
             redis,
             settings.hmac_key.get_secret_value().encode(),
             retention_s=settings.retention_days * 86400,
+            mux=mux,
         )
         queue = ModerationQueue(
             redis,
+            mux=mux,
             retention_s=settings.retention_days * 86400,
             lease_s=settings.moderation_lease_s,
             queue_decisions=QUEUED_WITH_REJECTS if settings.queue_rejects else QUEUED,
@@ -262,6 +276,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if monitor is not None and trail is not None:
                 await monitor.flush()  # this pod's last counts
                 await trail.flush()  # and decisions
+            if mux is not None:
+                await mux.aclose()
             await redis.aclose()
 
     app = FastAPI(title="reviewguard", version="1", lifespan=lifespan)

@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     redis_cluster: bool = False
     # Connections per worker; a request that finds none free is answered degraded, not queued.
     redis_max_connections: int = Field(200, ge=1)
+    # Scoring's own commands (the review's script, the answer cache, the moderation record) share
+    # one pipelined connection per worker (single Redis; redis://, rediss://, unix:// URLs).
+    # False: every command takes a pooled redis-py connection, as everything else does.
+    redis_pipelined: bool = True
     # Budget for the whole Redis part of one scored review; past it the answer is degraded.
     redis_budget_ms: float = Field(50.0, gt=0)
     # Circuit breaker: after this many consecutive Redis failures, stop waiting on Redis ...

@@ -14,6 +14,7 @@ from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 from service.features import keys
 from service.features.calls import decode_replies, parse_entity_record, plan_observe
+from service.features.mux import RedisMux, pack
 from service.scoring.features import Features, derive_features
 from service.scoring.identity import REVIEW_HASH_HEX, identify, keyed_hash
 from service.scoring.review import Review
@@ -86,10 +87,13 @@ class FeatureStore:
         redis: redis_asyncio.Redis | redis_asyncio.RedisCluster,
         hmac_key: bytes,
         retention_s: int = DEFAULT_RETENTION_S,
+        mux: RedisMux | None = None,
     ) -> None:
         if not hmac_key:
             raise ValueError("an HMAC key is required: personal data is stored only hashed")
         self._redis = redis
+        # The hot path's commands over one pipelined connection (single Redis only).
+        self._mux = None if isinstance(redis, redis_asyncio.RedisCluster) else mux
         self._hmac_key = hmac_key
         self._retention_s = retention_s
         self._sources = _load_sources()
@@ -120,6 +124,14 @@ class FeatureStore:
     async def _evalsha(self, script: str, call_keys: Sequence[str], args: Sequence[Any]) -> Any:
         """One script call, without a pipeline's bookkeeping; loads the scripts on NOSCRIPT."""
         command = ("EVALSHA", self._shas[script], len(call_keys), *call_keys, *args)
+        mux = self._mux
+        if mux is not None:
+            packed = pack(command)
+            try:
+                return await mux.send(packed)
+            except NoScriptError:
+                await self.load_scripts()
+                return await mux.send(packed)
         try:
             return await self._redis.execute_command(*command)
         except NoScriptError:

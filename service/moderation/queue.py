@@ -7,8 +7,10 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import RedisError
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import NoScriptError, RedisError
 
+from service.features.mux import RedisMux
 from service.moderation import keys, scripts
 from service.moderation.errors import (
     AlreadyClaimed,
@@ -86,12 +88,16 @@ class ModerationQueue:
         on_confirmed_fake: Callable[[str], Awaitable[object]] | None = None,
         stream_maxlen: int = 100_000,
         metrics: ModerationMetrics | None = None,
+        mux: RedisMux | None = None,
     ) -> None:
         if retention_s <= 0 or lease_s <= 0 or stream_maxlen <= 0:
             raise ValueError("retention_s, lease_s and stream_maxlen must be positive")
         if redis.get_encoder().decode_responses:
             raise ValueError("moderation keeps binary records: use decode_responses=False")
         self._redis = redis
+        # `record` runs after every scored review: over the scorer's pipelined connection when
+        # there is one (single Redis), else through redis-py like every other method.
+        self._mux = None if isinstance(redis, RedisCluster) else mux
         self.retention_s = retention_s
         self.lease_s = lease_s
         self.queue_decisions = queue_decisions
@@ -115,6 +121,17 @@ class ModerationQueue:
         except RedisError as exc:
             raise ModerationUnavailable("the moderation store is unavailable") from exc
 
+    async def _run_hot(self, script: Any, keys_: Sequence[str], args: Sequence[Any]) -> Any:
+        """`_run` over the pipelined connection when there is one (redis-py loads on NOSCRIPT)."""
+        if self._mux is None:
+            return await self._run(script, keys_, args)
+        try:
+            return await self._mux.call("EVALSHA", script.sha, len(keys_), *keys_, *args)
+        except NoScriptError:
+            return await self._run(script, keys_, args)
+        except RedisError as exc:
+            raise ModerationUnavailable("the moderation store is unavailable") from exc
+
     async def setup(self) -> None:
         """Create the decision stream's consumer group if missing (optional: verdicts do it too)."""
         try:
@@ -133,10 +150,12 @@ class ModerationQueue:
         """
         raw = encode_scored(scored)
         if scored.decision not in self.queue_decisions:
+            key = keys.record_key(scored.review_id)
             try:
-                await self._redis.set(
-                    keys.record_key(scored.review_id), raw, nx=True, ex=self.retention_s
-                )
+                if self._mux is not None:
+                    await self._mux.call("SET", key, raw, "NX", "EX", self.retention_s)
+                else:
+                    await self._redis.set(key, raw, nx=True, ex=self.retention_s)
             except RedisError as exc:
                 raise ModerationUnavailable("the moderation store is unavailable") from exc
             return False
@@ -148,7 +167,7 @@ class ModerationQueue:
             *(keys.reason_index_key(code) for code in scored.reason_codes),
         ]
         args = [member, priority(scored.risk_score, scored.scored_at), raw, self._retention_ms]
-        is_new = bool(await self._run(self._enqueue, index_keys, args))
+        is_new = bool(await self._run_hot(self._enqueue, index_keys, args))
         if is_new and self._metrics is not None:
             self._metrics.enqueued.labels(decision=scored.decision).inc()
         return is_new

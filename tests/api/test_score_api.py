@@ -41,7 +41,12 @@ def test_answer_follows_the_contract(client: TestClient) -> None:
         assert reason["code"].isupper() and reason["message"]
 
 
-def test_same_review_id_gives_the_same_answer_and_counts_once(client: TestClient) -> None:
+@pytest.mark.parametrize("pipelined", [True, False], ids=["pipelined", "redis-py-pool"])
+def test_same_review_id_gives_the_same_answer_and_counts_once(
+    make_client: ClientFactory, pipelined: bool
+) -> None:
+    # Both ways to Redis: the scorer's pipelined connection (default) and redis-py's pool.
+    client = make_client(redis_pipelined=pipelined)
     first = client.post("/v1/reviews/score", json=review("r-1")).json()
     again = client.post("/v1/reviews/score", json=review("r-1")).json()
     assert again == first
