@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import hmac
+import functools
+import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -35,16 +36,41 @@ HEADLESS_MARKERS = (
     "scrapy",
 )
 _VERSION = re.compile(r"[\d._]+")
+_SCREEN = re.compile(r"\s*(\d{1,6})\s*[x*,\u00d7]\s*(\d{1,6})(?:\s*[x*,\u00d7]\s*\d{1,3})?\s*")
+_IANA_TIMEZONE = re.compile(r"[A-Za-z_]+(/[A-Za-z0-9_+\-]+)+")
+# A dotted-quad IPv4 address exactly as ipaddress accepts it and prints it back (ASCII digits,
+# no leading zeros, each part <= 255): the common case, answered without ipaddress.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+_CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+_SHA256_BLOCK = 64
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
+@functools.lru_cache(maxsize=8)
+def _hmac_sha256_pads(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
+    """SHA-256 states after the inner and outer padded key (RFC 2104): computed once per key,
+    so that each keyed hash only copies them (the key schedule is most of an HMAC's cost)."""
+    if len(key) > _SHA256_BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_SHA256_BLOCK, b"\x00")
+    return hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD))
 
 
 def keyed_hash(key: bytes, kind: str, value: str, hex_len: int = ENTITY_HASH_HEX) -> str:
     """HMAC-SHA256 of ``value`` under ``key``, domain-separated by ``kind``, truncated to hex."""
-    mac = hmac.new(key, kind.encode() + b"\x00" + value.encode("utf-8", "surrogatepass"), "sha256")
-    return mac.hexdigest()[:hex_len]
+    inner_pad, outer_pad = _hmac_sha256_pads(key)
+    inner = inner_pad.copy()
+    inner.update(kind.encode() + b"\x00" + value.encode("utf-8", "surrogatepass"))
+    outer = outer_pad.copy()
+    outer.update(inner.digest())
+    return outer.hexdigest()[:hex_len]
 
 
 def network_of(ip: str) -> str | None:
     """The /24 (IPv4) or /64 (IPv6) network of ``ip`` as text; None if it is not an address."""
+    if _CANONICAL_IPV4.fullmatch(stripped := ip.strip()):
+        return f"{stripped[: stripped.rindex('.')]}.0/24"
     try:
         address = ipaddress.ip_address(ip.strip())
     except ValueError:
@@ -56,6 +82,8 @@ def network_of(ip: str) -> str | None:
 
 
 def canonical_ip(ip: str) -> str | None:
+    if _CANONICAL_IPV4.fullmatch(stripped := ip.strip()):
+        return stripped
     try:
         address = ipaddress.ip_address(ip.strip())
     except ValueError:
@@ -87,9 +115,7 @@ def is_headless(user_agent: str | None) -> bool:
 def _screen_size(screen: str | None) -> tuple[int, int] | None:
     if not screen:
         return None
-    match = re.fullmatch(
-        r"\s*(\d{1,6})\s*[x*,\u00d7]\s*(\d{1,6})(?:\s*[x*,\u00d7]\s*\d{1,3})?\s*", screen
-    )
+    match = _SCREEN.fullmatch(screen)
     if match is None:
         return None
     return int(match.group(1)), int(match.group(2))
@@ -106,14 +132,14 @@ def inconsistency_cues(device: Device) -> tuple[str, ...]:
     """
     cues: list[str] = []
     ua = (device.user_agent or "").lower()
-    platforms = {
-        "windows": "windows nt" in ua,
-        "ios": "iphone" in ua or "ipad" in ua,
-        "android": "android" in ua,
-        "mac": "macintosh" in ua,
-        "linux": "x11; linux" in ua,
-    }
-    if sum(platforms.values()) >= 2:
+    platforms = (
+        ("windows nt" in ua)  # windows
+        + ("iphone" in ua or "ipad" in ua)  # ios
+        + ("android" in ua)
+        + ("macintosh" in ua)  # mac
+        + ("x11; linux" in ua)  # linux
+    )
+    if platforms >= 2:
         cues.append("ua_two_platforms")
     size = _screen_size(device.screen)
     is_phone_ua = "iphone" in ua or ("android" in ua and "mobile" in ua)
@@ -122,11 +148,7 @@ def inconsistency_cues(device: Device) -> tuple[str, ...]:
     if device.screen and (size is None or not all(1 <= side <= 20000 for side in size)):
         cues.append("bad_screen")
     tz = (device.timezone or "").strip()
-    if (
-        tz
-        and tz not in {"UTC", "GMT"}
-        and re.fullmatch(r"[A-Za-z_]+(/[A-Za-z0-9_+\-]+)+", tz) is None
-    ):
+    if tz and tz not in {"UTC", "GMT"} and _IANA_TIMEZONE.fullmatch(tz) is None:
         cues.append("bad_timezone")
     return tuple(cues)
 
@@ -150,6 +172,10 @@ def _char_class(ch: str) -> str:
     return "o"
 
 
+_ASCII_CHAR_CLASS = str.maketrans({c: _char_class(chr(c)) for c in range(128)})
+_CLASS_RUN = re.compile(r"d+|v+|c+|o+")
+
+
 def username_dubiousness(name: str | None) -> float:
     """0..1: how machine-made a username looks. The mean of four cues, each 0..1:
 
@@ -161,6 +187,8 @@ def username_dubiousness(name: str | None) -> float:
     """
     if not name:
         return 0.0
+    if name.isascii():
+        return _ascii_username_dubiousness(name)
     chars = [ch for ch in name.strip() if not ch.isspace()]
     if not chars:
         return 0.0
@@ -181,6 +209,32 @@ def username_dubiousness(name: str | None) -> float:
             longest[cls] = max(longest[cls], run)
     digit_run = 0.0 if longest["d"] < 4 else min(1.0, longest["d"] / 8)
     consonant_run = 0.0 if longest["c"] < 4 else min(1.0, longest["c"] / 6)
+    switch_rate = switches / n
+    switchy = max(0.0, min(1.0, (switch_rate - 0.3) / 0.4))
+    return (digit_share + digit_run + consonant_run + switchy) / 4
+
+
+def _ascii_username_dubiousness(name: str) -> float:
+    """``username_dubiousness`` of an ASCII name, by runs of classes instead of characters: the
+    classes by one translate (str.split drops the same whitespace as isspace), runs by a regex."""
+    classes = "".join(name.split()).translate(_ASCII_CHAR_CLASS)
+    n = len(classes)
+    if not n:
+        return 0.0
+    longest_digits = longest_consonants = switches = 0
+    previous = ""
+    for run in _CLASS_RUN.findall(classes):
+        cls = run[0]
+        if previous and (cls in "do" or previous in "do"):
+            switches += 1
+        if cls == "d":
+            longest_digits = max(longest_digits, len(run))
+        elif cls == "c":
+            longest_consonants = max(longest_consonants, len(run))
+        previous = cls
+    digit_share = classes.count("d") / n
+    digit_run = 0.0 if longest_digits < 4 else min(1.0, longest_digits / 8)
+    consonant_run = 0.0 if longest_consonants < 4 else min(1.0, longest_consonants / 6)
     switch_rate = switches / n
     switchy = max(0.0, min(1.0, (switch_rate - 0.3) / 0.4))
     return (digit_share + digit_run + consonant_run + switchy) / 4

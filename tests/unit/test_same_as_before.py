@@ -8,6 +8,8 @@ fast paths are ASCII ones, and arbitrary Unicode).
 from __future__ import annotations
 
 import csv
+import hmac
+import ipaddress
 import re
 import unicodedata
 from pathlib import Path
@@ -16,6 +18,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from service.scoring.identity import (
+    _char_class,
+    canonical_ip,
+    inconsistency_cues,
+    keyed_hash,
+    network_of,
+    username_dubiousness,
+)
+from service.scoring.review import Device
 from service.scoring.text_fingerprint import normalise, simhash_of
 
 ASCII_TEXT = st.text(alphabet=st.characters(max_codepoint=127), max_size=400)
@@ -69,3 +80,175 @@ def test_normalise_and_simhash_as_before_on_every_shared_text(shared_data: Path)
     for text in shared_texts(shared_data):
         assert normalise(text) == old_normalise(text)
         assert simhash_of(text) == reference_simhash(text)
+
+
+# --- service/scoring/identity.py ----------------------------------------------------------------
+
+
+def old_keyed_hash(key: bytes, kind: str, value: str, hex_len: int = 16) -> str:
+    mac = hmac.new(key, kind.encode() + b"\x00" + value.encode("utf-8", "surrogatepass"), "sha256")
+    return mac.hexdigest()[:hex_len]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=1, max_size=200), st.sampled_from(["a", "r", "ip"]), ANY_TEXT)
+def test_keyed_hash_as_before(key: bytes, kind: str, value: str) -> None:
+    for hex_len in (8, 12, 16, 64):
+        assert keyed_hash(key, kind, value, hex_len) == old_keyed_hash(key, kind, value, hex_len)
+
+
+@pytest.mark.parametrize("size", [1, 31, 63, 64, 65, 128, 1000])
+def test_keyed_hash_as_before_around_the_block_size(size: int) -> None:
+    key = bytes(range(256))[:size] * (size // 256 + 1)
+    assert keyed_hash(key, "a", "x" * size) == old_keyed_hash(key, "a", "x" * size)
+
+
+def old_network_of(ip: str) -> str | None:
+    try:
+        address = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    prefix = 24 if address.version == 4 else 64
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+def old_canonical_ip(ip: str) -> str | None:
+    try:
+        address = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return str(address)
+
+
+_OCTETS = st.sampled_from(["0", "00", "01", "1", "9", "10", "99", "100", "199", "200", "249"])
+_MORE_OCTETS = st.sampled_from(
+    ["250", "255", "256", "260", "300", "999", "1000", "", "-1", "\u0661"]
+)
+IP_LIKE = st.one_of(
+    st.ip_addresses().map(str),
+    st.lists(st.one_of(_OCTETS, _MORE_OCTETS), min_size=3, max_size=5).map(".".join),
+    st.tuples(
+        st.sampled_from(["", " ", "\t", "\n"]),
+        st.ip_addresses(v=4).map(str),
+        st.sampled_from(["", " ", "\n", "x", "/24", ".", ":80"]),
+    ).map("".join),
+    st.ip_addresses(v=4).map(lambda a: f"::ffff:{a}"),
+    ASCII_TEXT,
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(IP_LIKE)
+def test_addresses_and_networks_as_before(ip: str) -> None:
+    assert canonical_ip(ip) == old_canonical_ip(ip)
+    assert network_of(ip) == old_network_of(ip)
+
+
+def test_every_canonical_octet_as_before() -> None:
+    for octet in [*map(str, range(300)), "00", "01", "099", "0255"]:
+        for ip in (f"{octet}.1.2.3", f"1.2.3.{octet}"):
+            assert canonical_ip(ip) == old_canonical_ip(ip)
+            assert network_of(ip) == old_network_of(ip)
+
+
+def old_username_dubiousness(name: str | None) -> float:
+    if not name:
+        return 0.0
+    chars = [ch for ch in name.strip() if not ch.isspace()]
+    if not chars:
+        return 0.0
+    classes = [_char_class(ch) for ch in chars]
+    n = len(classes)
+    digit_share = classes.count("d") / n
+    longest = {"d": 0, "c": 0}
+    run_class, run = "", 0
+    switches = 0
+    for i, cls in enumerate(classes):
+        if cls == run_class:
+            run += 1
+        else:
+            if i > 0 and {cls, run_class} & {"d", "o"}:
+                switches += 1
+            run_class, run = cls, 1
+        if cls in longest:
+            longest[cls] = max(longest[cls], run)
+    digit_run = 0.0 if longest["d"] < 4 else min(1.0, longest["d"] / 8)
+    consonant_run = 0.0 if longest["c"] < 4 else min(1.0, longest["c"] / 6)
+    switch_rate = switches / n
+    switchy = max(0.0, min(1.0, (switch_rate - 0.3) / 0.4))
+    return (digit_share + digit_run + consonant_run + switchy) / 4
+
+
+NAME_LIKE = st.one_of(
+    ASCII_TEXT,
+    ANY_TEXT,
+    st.text(alphabet="aeiouyAEY bcdxkqzBXZ0123456789._-\t\x1c", max_size=30),
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(NAME_LIKE)
+def test_username_dubiousness_as_before(name: str) -> None:
+    assert username_dubiousness(name) == old_username_dubiousness(name)
+
+
+def old_inconsistency_cues(device: Device) -> tuple[str, ...]:
+    cues: list[str] = []
+    ua = (device.user_agent or "").lower()
+    platforms = {
+        "windows": "windows nt" in ua,
+        "ios": "iphone" in ua or "ipad" in ua,
+        "android": "android" in ua,
+        "mac": "macintosh" in ua,
+        "linux": "x11; linux" in ua,
+    }
+    if sum(platforms.values()) >= 2:
+        cues.append("ua_two_platforms")
+    size = None
+    if device.screen:
+        match = re.fullmatch(
+            r"\s*(\d{1,6})\s*[x*,\u00d7]\s*(\d{1,6})(?:\s*[x*,\u00d7]\s*\d{1,3})?\s*",
+            device.screen,
+        )
+        size = None if match is None else (int(match.group(1)), int(match.group(2)))
+    is_phone_ua = "iphone" in ua or ("android" in ua and "mobile" in ua)
+    if size is not None and is_phone_ua and min(size) > 1024:
+        cues.append("mobile_ua_desktop_screen")
+    if device.screen and (size is None or not all(1 <= side <= 20000 for side in size)):
+        cues.append("bad_screen")
+    tz = (device.timezone or "").strip()
+    if (
+        tz
+        and tz not in {"UTC", "GMT"}
+        and re.fullmatch(r"[A-Za-z_]+(/[A-Za-z0-9_+\-]+)+", tz) is None
+    ):
+        cues.append("bad_timezone")
+    return tuple(cues)
+
+
+_UA_PARTS = st.sampled_from(
+    ["Windows NT 10.0", "iPhone", "iPad", "Android 14", "Mobile", "Macintosh", "X11; Linux", "x"]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(_UA_PARTS, max_size=4).map("; ".join),
+    st.one_of(
+        st.none(),
+        st.sampled_from(["1920x1080", "390x844", "2048 x 2732", "0x0", "99999x1", "1x1x24"]),
+        st.text(alphabet="0123456789x* ,\u00d7\u0661", max_size=14),
+    ),
+    st.one_of(
+        st.none(),
+        st.sampled_from(["UTC", "GMT", "Europe/Berlin", "America/Argentina/Salta", "+02:00"]),
+        ASCII_TEXT,
+    ),
+)
+def test_inconsistency_cues_as_before(ua: str, screen: str | None, tz: str | None) -> None:
+    device = Device(user_agent=ua, screen=screen, timezone=tz)
+    assert inconsistency_cues(device) == old_inconsistency_cues(device)
