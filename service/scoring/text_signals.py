@@ -5,11 +5,26 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from operator import itemgetter
 
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?", re.UNICODE)
 _EXCLAIM_RUN = re.compile(r"[!?]{2,}")
-_ASCII_UPPER = re.compile(r"[A-Z]")
-_EMOTICON = re.compile(r"(?::|;|=)-?[)(DPp]|<3|[\U0001F300-\U0001FAFF\u2600-\u27BF]")
+_EMOJI = "\U0001f300-\U0001faff\u2600-\u27bf"
+# Emoticons and emoji: the matches of (?::|;|=)-?[)(DPp]|<3|[emoji], written for a fast search.
+# Every match starts with one of [:;=<] or an emoji, so the pattern leads with that character
+# class (the regex engine then skips to candidates instead of trying each position), and the
+# look-behinds pick the branch that character began: 2-3 times faster than the plain pattern.
+EMOTICON = re.compile(rf"[:;=<{_EMOJI}](?:(?<=[:;=])-?[)(DPp]|(?<=<)3|(?<=[{_EMOJI}]))")
+# ASCII text: lower-cased letters, apostrophes kept, anything else a space. Words then are the
+# split pieces, as long as every apostrophe sits between two letters and no piece has two (as in
+# "don't"); otherwise ("rock'n'roll", "'tis", "it''s") each piece with an apostrophe is split by
+# _WORD itself, which sees the same letters and apostrophes as it would in the whole text.
+_ODD_APOSTROPHE = re.compile(r"'(?:(?<![a-z]')|(?![a-z])|[a-z]*')")
+_ASCII_LETTERS_APOSTROPHES = str.maketrans(
+    {c: chr(c).lower() if chr(c).isalpha() else "'" if c == ord("'") else " " for c in range(128)}
+)
+_ASCII_UPPER_ONLY = str.maketrans(dict.fromkeys(c for c in range(128) if not chr(c).isupper()))
+_COUNT = itemgetter(1)
 _EXTREME_WORDS = frozenset(
     [
         "amazing",
@@ -135,27 +150,45 @@ class TextSignals:
     """Distinct content words / content words (low: repetitive)."""
 
 
+def _split_ascii_words(lowered: str) -> list[str]:
+    words = lowered.split()
+    if "'" not in lowered or _ODD_APOSTROPHE.search(lowered) is None:
+        return words
+    split: list[str] = []
+    for word in words:
+        if "'" in word:
+            split += _WORD.findall(word)
+        else:
+            split.append(word)
+    return split
+
+
 def describe_text(text: str) -> TextSignals:
-    # Regex passes and C-level counts only: this runs on every scored review.
-    words = _WORD.findall(text.lower())
-    content = [w for w in words if len(w) > 2 and w not in _STOP_WORDS]
+    # C-level passes (translate, split, count) and few regex searches: this runs on every review.
     if text.isascii():
-        letters = sum(map(len, words)) - sum(w.count("'") for w in words)
-        upper = len(_ASCII_UPPER.findall(text))
+        lowered = text.translate(_ASCII_LETTERS_APOSTROPHES)
+        words = _split_ascii_words(lowered)
+        # Every letter is in a word, so the letters are the lowered text less spaces and quotes.
+        letters = len(lowered) - lowered.count(" ") - lowered.count("'")
+        upper = len(text.translate(_ASCII_UPPER_ONLY))
+        has_emoticon_chars = ":" in text or ";" in text or "=" in text or "<" in text
     else:
+        words = _WORD.findall(text.lower())
         letters = sum(1 for c in text if c.isalpha())
         upper = sum(1 for c in text if c.isupper())
+        has_emoticon_chars = True
+    content = [w for w in words if w not in _STOP_WORDS and len(w) > 2]
     counts = Counter(content)
-    top_word, top_repeats = counts.most_common(1)[0] if counts else ("", 0)
-    has_emoticon_chars = not text.isascii() or any(c in text for c in ":;=<")
+    # max() keeps the first of equal counts, as most_common(1) does.
+    top_word, top_repeats = max(counts.items(), key=_COUNT) if counts else ("", 0)
     return TextSignals(
         n_chars=len(text),
         n_words=len(words),
-        exclamation_runs=len(_EXCLAIM_RUN.findall(text)),
+        exclamation_runs=len(_EXCLAIM_RUN.findall(text)) if "!" in text or "?" in text else 0,
         exclamations=text.count("!"),
-        emoticons=len(_EMOTICON.findall(text)) if has_emoticon_chars else 0,
+        emoticons=len(EMOTICON.findall(text)) if has_emoticon_chars else 0,
         uppercase_share=upper / letters if letters >= 20 else 0.0,
-        extreme_share=sum(1 for w in words if w in _EXTREME_WORDS) / len(words) if words else 0.0,
+        extreme_share=sum(map(_EXTREME_WORDS.__contains__, words)) / len(words) if words else 0.0,
         top_word=top_word,
         top_word_repeats=top_repeats,
         distinct_share=len(counts) / len(content) if content else 1.0,

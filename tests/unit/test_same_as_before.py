@@ -12,12 +12,14 @@ import hmac
 import ipaddress
 import re
 import unicodedata
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from service.monitoring.profile import TextDescriptors, describe
 from service.scoring.identity import (
     _char_class,
     canonical_ip,
@@ -28,6 +30,13 @@ from service.scoring.identity import (
 )
 from service.scoring.review import Device
 from service.scoring.text_fingerprint import normalise, simhash_of
+from service.scoring.text_signals import (
+    _EXTREME_WORDS,
+    _STOP_WORDS,
+    EMOTICON,
+    TextSignals,
+    describe_text,
+)
 
 ASCII_TEXT = st.text(alphabet=st.characters(max_codepoint=127), max_size=400)
 ANY_TEXT = st.text(max_size=300)
@@ -36,7 +45,8 @@ _PIECES = (
     "Great", "HOTEL", "room", "don't", "rock'n'roll", "'tis", "it''s", "5", "x2",
     "under_score", "!!!", "?!", "!", ":)", ":-(", ";P", "=D", "<3", ":", ";", "=",
     "<", "-", ",", ".", " ", "  ", "\t", "\n", "\x1f", "never", "best", "the",
-    "AMAZING", "amazing", "a", "I", "caf\u00e9", "\u00c9NORME", "\U0001f600",
+    "AMAZING", "amazing", "a", "I", "caf\u00e9", "\u00c9NORME", "\U0001f600", "\u2600",
+    "\u27bf", "\u27c0", "\U0001faff", "\U0001fb00", "3", "D", "P", "p", ")", "(", "'",
 )  # fmt: skip
 REVIEW_TEXT = st.lists(st.sampled_from(_PIECES), max_size=60).map("".join)
 
@@ -252,3 +262,88 @@ _UA_PARTS = st.sampled_from(
 def test_inconsistency_cues_as_before(ua: str, screen: str | None, tz: str | None) -> None:
     device = Device(user_agent=ua, screen=screen, timezone=tz)
     assert inconsistency_cues(device) == old_inconsistency_cues(device)
+
+
+# --- service/scoring/text_signals.py and service/monitoring/profile.py --------------------------
+
+_OLD_SIGNAL_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?", re.UNICODE)
+_OLD_EXCLAIM_RUN = re.compile(r"[!?]{2,}")
+_OLD_ASCII_UPPER = re.compile(r"[A-Z]")
+_OLD_EMOTICON = re.compile(r"(?::|;|=)-?[)(DPp]|<3|[\U0001F300-\U0001FAFF\u2600-\u27BF]")
+
+
+def old_describe_text(text: str) -> TextSignals:
+    words = _OLD_SIGNAL_WORD.findall(text.lower())
+    content = [w for w in words if len(w) > 2 and w not in _STOP_WORDS]
+    if text.isascii():
+        letters = sum(map(len, words)) - sum(w.count("'") for w in words)
+        upper = len(_OLD_ASCII_UPPER.findall(text))
+    else:
+        letters = sum(1 for c in text if c.isalpha())
+        upper = sum(1 for c in text if c.isupper())
+    counts = Counter(content)
+    top_word, top_repeats = counts.most_common(1)[0] if counts else ("", 0)
+    has_emoticon_chars = not text.isascii() or any(c in text for c in ":;=<")
+    return TextSignals(
+        n_chars=len(text),
+        n_words=len(words),
+        exclamation_runs=len(_OLD_EXCLAIM_RUN.findall(text)),
+        exclamations=text.count("!"),
+        emoticons=len(_OLD_EMOTICON.findall(text)) if has_emoticon_chars else 0,
+        uppercase_share=upper / letters if letters >= 20 else 0.0,
+        extreme_share=sum(1 for w in words if w in _EXTREME_WORDS) / len(words) if words else 0.0,
+        top_word=top_word,
+        top_word_repeats=top_repeats,
+        distinct_share=len(counts) / len(content) if content else 1.0,
+    )
+
+
+_OLD_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def old_describe(text: str, vocabulary: frozenset[str] | None) -> TextDescriptors:
+    words = _OLD_LETTERS.findall(text.lower())
+    letters = sum(map(len, words))
+    visible = sum(map(len, text.split()))
+    per_100 = 100 / max(1, len(text))
+    oov: float | None = None
+    if vocabulary and words:
+        known = sum(1 for _ in filter(vocabulary.__contains__, words))
+        oov = 1 - known / len(words)
+    emoticons = 0
+    if not text.isascii() or ":" in text or ";" in text or "=" in text or "<" in text:
+        emoticons = len(_OLD_EMOTICON.findall(text))
+    return TextDescriptors(
+        length=len(text),
+        nonletter_share=(visible - letters) / visible if visible else 0.0,
+        exclamation_density=text.count("!") * per_100,
+        emoji_density=emoticons * per_100,
+        oov_share=oov,
+    )
+
+
+VOCABULARY = frozenset(["great", "hotel", "room", "the", "best", "don", "never", "caf"])
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.one_of(ASCII_TEXT, ANY_TEXT, REVIEW_TEXT))
+def test_text_descriptions_as_before(text: str) -> None:
+    assert EMOTICON.findall(text) == _OLD_EMOTICON.findall(text)
+    assert describe_text(text) == old_describe_text(text)
+    for vocabulary in (None, VOCABULARY):
+        assert describe(text, vocabulary) == old_describe(text, vocabulary)
+
+
+def test_text_descriptions_of_every_ascii_character() -> None:
+    text = "".join(map(chr, range(128))) * 2
+    assert describe_text(text) == old_describe_text(text)
+    assert describe(text, VOCABULARY) == old_describe(text, VOCABULARY)
+
+
+@pytest.mark.shared_data
+def test_text_descriptions_as_before_on_every_shared_text(shared_data: Path) -> None:
+    texts = shared_texts(shared_data)
+    vocabulary = frozenset(w for text in texts[::3] for w in _OLD_LETTERS.findall(text.lower()))
+    for text in texts:
+        assert describe_text(text) == old_describe_text(text)
+        assert describe(text, vocabulary) == old_describe(text, vocabulary)
