@@ -83,8 +83,12 @@ class BehaviourModel:
 
     def group_terms(self, features: Features) -> dict[str, float]:
         terms = dict.fromkeys(self.groups, 0.0)
-        for f in self.features:
-            terms[f.group] += f.term(getattr(features, f.name))
+        for f in self.features:  # BinnedFeature.term, inlined: this runs on every review
+            value = getattr(features, f.name)
+            if value is None:
+                terms[f.group] += f.missing_weight - f.center
+            else:
+                terms[f.group] += f.weights[bisect_right(f.edges, float(value))] - f.center
         return terms
 
     def log_odds(self, features: Features) -> float:

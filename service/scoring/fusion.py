@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Literal
 
 from service.scoring.behaviour import BehaviourModel
@@ -27,6 +28,11 @@ class Reason:
     code: str
     message: str
     contribution: float
+
+
+Term = tuple[str, str, float]
+"""A reason while the risk is being summed: (code, message, contribution). Tuples, because a
+frozen Reason costs about 1 us to build and each term used to be rebuilt two or three times."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,21 +117,27 @@ def text_terms(
     text: str | None, text_probability: float | None, text_prior: float, w: PriorWeights
 ) -> list[Reason]:
     """The text group: the model's log-likelihood ratio plus what a reader would notice."""
-    terms: list[Reason] = []
+    return [Reason(*t) for t in _text_terms(text, text_probability, text_prior, w)]
+
+
+def _text_terms(
+    text: str | None, text_probability: float | None, text_prior: float, w: PriorWeights
+) -> list[Term]:
+    terms: list[Term] = []
     if text_probability is not None and text:
         llr = w.text_model * (logit(text_probability) - logit(text_prior))
         if llr >= 0:
             message = f"text resembles known fake reviews ({text_probability:.2f})"
         else:
             message = f"text resembles genuine reviews (fake-text score {text_probability:.2f})"
-        terms.append(Reason("TEXT_MODEL", message, llr))
+        terms.append(("TEXT_MODEL", message, llr))
     if not text:
         return terms
     signals = describe_text(text)
     loud = signals.exclamation_runs + signals.emoticons
     if loud >= 2 or (signals.exclamations >= 4 and signals.n_words < 80):
         terms.append(
-            Reason(
+            (
                 "TEXT_EXCESSIVE_PUNCTUATION",
                 f"{signals.exclamations} exclamation marks, "
                 f"{signals.exclamation_runs} runs like '!!!' and {signals.emoticons} emoticons",
@@ -134,7 +146,7 @@ def text_terms(
         )
     if signals.n_words >= 5 and signals.extreme_share >= 0.12:
         terms.append(
-            Reason(
+            (
                 "TEXT_EXTREME",
                 f"{signals.extreme_share:.0%} of the words are superlatives or absolutes",
                 w.extreme_wording * min(2.0, signals.extreme_share / 0.12),
@@ -142,7 +154,7 @@ def text_terms(
         )
     if signals.top_word_repeats >= 4 and signals.distinct_share < 0.6:
         terms.append(
-            Reason(
+            (
                 "TEXT_REPETITIVE",
                 f"'{signals.top_word}' repeated {signals.top_word_repeats} times "
                 f"({signals.distinct_share:.0%} distinct words)",
@@ -154,10 +166,14 @@ def text_terms(
 
 def rule_terms(f: Features, w: PriorWeights) -> list[Reason]:
     """Prior-weighted signals: device, network, duplicates, links, identity."""
-    terms: list[Reason] = []
+    return [Reason(*t) for t in _rule_terms(f, w)]
+
+
+def _rule_terms(f: Features, w: PriorWeights) -> list[Term]:
+    terms: list[Term] = []
     if f.device_accounts_24h >= 2:
         terms.append(
-            Reason(
+            (
                 "DEVICE_SHARED",
                 f"device used by {f.device_accounts_24h} accounts in the last 24 h "
                 f"({f.device_accounts_30d} in 30 days)",
@@ -166,7 +182,7 @@ def rule_terms(f: Features, w: PriorWeights) -> list[Reason]:
         )
     elif f.device_accounts_30d >= 3:
         terms.append(
-            Reason(
+            (
                 "DEVICE_SHARED",
                 f"device used by {f.device_accounts_30d} accounts in the last 30 days",
                 w.device_shared * 0.5 * math.log2(f.device_accounts_30d - 1),
@@ -174,7 +190,7 @@ def rule_terms(f: Features, w: PriorWeights) -> list[Reason]:
         )
     if f.device_reviews_1h >= 4 or f.device_reviews_24h >= 10:
         terms.append(
-            Reason(
+            (
                 "VELOCITY_DEVICE",
                 f"{f.device_reviews_1h} reviews from this device in the last hour, "
                 f"{f.device_reviews_24h} in 24 h",
@@ -184,7 +200,7 @@ def rule_terms(f: Features, w: PriorWeights) -> list[Reason]:
         )
     if f.ip_accounts_24h >= 3:
         terms.append(
-            Reason(
+            (
                 "IP_SHARED",
                 f"IP address used by {f.ip_accounts_24h} accounts in the last 24 h "
                 f"({f.ip_accounts_1h} in the last hour)",
@@ -193,7 +209,7 @@ def rule_terms(f: Features, w: PriorWeights) -> list[Reason]:
         )
     elif f.net_accounts_24h >= 5:
         terms.append(
-            Reason(
+            (
                 "IP_SHARED",
                 f"IP network used by {f.net_accounts_24h} accounts in the last 24 h",
                 w.network_shared * _doublings(f.net_accounts_24h, 2),
@@ -201,7 +217,7 @@ def rule_terms(f: Features, w: PriorWeights) -> list[Reason]:
         )
     if f.ip_reviews_1h >= 6 or f.net_reviews_1h >= 12:
         terms.append(
-            Reason(
+            (
                 "VELOCITY_IP",
                 f"{f.ip_reviews_1h} reviews from this IP address in the last hour "
                 f"({f.net_reviews_1h} from its network)",
@@ -212,7 +228,7 @@ def rule_terms(f: Features, w: PriorWeights) -> list[Reason]:
     # A flood that pushes one way: on YelpChi, busy days alone carry no sign of fakes.
     if f.product_reviews_1h >= 4 and f.product_burst_ratio >= 2 and f.burst_extreme_share >= 0.75:
         terms.append(
-            Reason(
+            (
                 "PRODUCT_BURST",
                 f"product received {f.product_reviews_1h} reviews in the last hour and "
                 f"{f.product_reviews_24h} in 24 h against a usual "
@@ -224,7 +240,7 @@ def rule_terms(f: Features, w: PriorWeights) -> list[Reason]:
         )
     if f.duplicate_accounts_7d >= 1:
         terms.append(
-            Reason(
+            (
                 "DUPLICATE_TEXT",
                 f"near-identical text posted by {f.duplicate_accounts_7d} other account"
                 f"{'s' if f.duplicate_accounts_7d > 1 else ''} in the last 7 days",
@@ -242,7 +258,7 @@ def rule_terms(f: Features, w: PriorWeights) -> list[Reason]:
     ]
     if linked:
         terms.append(
-            Reason(
+            (
                 "LINKED_TO_CONFIRMED_FRAUD",
                 f"{', '.join(linked)} tied to reviews moderators confirmed fake",
                 max(
@@ -255,7 +271,7 @@ def rule_terms(f: Features, w: PriorWeights) -> list[Reason]:
         )
     if f.is_disposable_email:
         terms.append(
-            Reason(
+            (
                 "ACCOUNT_DISPOSABLE_EMAIL",
                 "e-mail domain is a disposable-mail service",
                 w.disposable_email,
@@ -263,7 +279,7 @@ def rule_terms(f: Features, w: PriorWeights) -> list[Reason]:
         )
     if f.username_dubiousness >= 0.5:
         terms.append(
-            Reason(
+            (
                 "ACCOUNT_DUBIOUS_NAME",
                 f"username looks machine-generated (dubiousness {f.username_dubiousness:.2f})",
                 w.dubious_name * f.username_dubiousness,
@@ -276,7 +292,7 @@ def rule_terms(f: Features, w: PriorWeights) -> list[Reason]:
     ):
         strength = 1.0 if f.account_age_s < HOUR_S else 0.6 if f.account_age_s < DAY_S else 0.3
         terms.append(
-            Reason(
+            (
                 "ACCOUNT_NEW",
                 f"account created {_duration(f.account_age_s)} before this review",
                 w.account_new * strength,
@@ -284,13 +300,11 @@ def rule_terms(f: Features, w: PriorWeights) -> list[Reason]:
         )
     if f.is_headless:
         terms.append(
-            Reason(
-                "DEVICE_HEADLESS", "browser identifies itself as headless or automated", w.headless
-            )
+            ("DEVICE_HEADLESS", "browser identifies itself as headless or automated", w.headless)
         )
     if f.is_inconsistent_device:
         terms.append(
-            Reason(
+            (
                 "DEVICE_INCONSISTENT",
                 "device's language, timezone or platform contradict each other",
                 w.inconsistent_device,
@@ -298,7 +312,7 @@ def rule_terms(f: Features, w: PriorWeights) -> list[Reason]:
         )
     if f.is_rating_without_text:
         terms.append(
-            Reason(
+            (
                 "RATING_WITHOUT_TEXT",
                 f"{_stars(f)} rating with no comment at all",
                 w.rating_without_text,
@@ -313,9 +327,12 @@ def _stars(f: Features) -> str:
 
 def behaviour_terms(f: Features, model: BehaviourModel) -> list[Reason]:
     """The fitted groups, each worded with the numbers that drove it."""
+    return [Reason(*t) for t in _behaviour_terms(f, model)]
+
+
+def _behaviour_terms(f: Features, model: BehaviourModel) -> list[Term]:
     return [
-        Reason(*_describe_group(group, term, f), term)
-        for group, term in model.group_terms(f).items()
+        (*_describe_group(group, term, f), term) for group, term in model.group_terms(f).items()
     ]
 
 
@@ -408,6 +425,22 @@ def cap(terms: list[Reason], limit: float) -> list[Reason]:
     return [Reason(t.code, t.message, t.contribution * scale) for t in terms]
 
 
+_CONTRIBUTION = itemgetter(2)
+
+
+def _cap(terms: list[Term], limit: float) -> list[Term]:
+    """``cap`` of terms: the same sums and products."""
+    total = sum(map(_CONTRIBUTION, terms))
+    if abs(total) <= limit or total == 0:
+        return terms
+    scale = limit / abs(total)
+    return [(code, message, contribution * scale) for code, message, contribution in terms]
+
+
+def _descending(term: Term) -> float:
+    return -term[2]
+
+
 def assess(
     *,
     text: str | None,
@@ -420,28 +453,28 @@ def assess(
 ) -> Assessment:
     """Fuse everything known about one review into a risk, a decision and its reasons."""
     w = config.weights
-    terms = text_terms(text, text_probability, text_prior, w)
+    terms = _text_terms(text, text_probability, text_prior, w)
     offset = 0.0
     if features is not None:
-        terms += rule_terms(features, w)
+        terms += _rule_terms(features, w)
         if behaviour is not None:
-            terms += cap(behaviour_terms(features, behaviour), config.group_cap)
+            terms += _cap(_behaviour_terms(features, behaviour), config.group_cap)
             offset = behaviour.offset
-    by_group: dict[str, list[Reason]] = {}
+    by_group: dict[str, list[Term]] = {}
     for term in terms:
-        by_group.setdefault(GROUP_OF.get(term.code, term.code), []).append(term)
-    groups = [cap(group, config.group_cap) for group in by_group.values()]
-    terms = [t for group in groups for t in group]
-    log_odds = logit(config.base_rate) + offset + sum(t.contribution for t in terms)
+        by_group.setdefault(GROUP_OF.get(term[0], term[0]), []).append(term)
+    terms = [t for group in by_group.values() for t in _cap(group, config.group_cap)]
+    log_odds = logit(config.base_rate) + offset + sum(map(_CONTRIBUTION, terms))
     risk = sigmoid(log_odds)
-    reasons = sorted(
+    shown = sorted(
         (
-            Reason(t.code, t.message, round(t.contribution, 3))
-            for t in terms
-            if abs(t.contribution) >= config.min_reason
+            (code, message, round(contribution, 3))
+            for code, message, contribution in terms
+            if abs(contribution) >= config.min_reason
         ),
-        key=lambda r: -r.contribution,
+        key=_descending,
     )
+    reasons = [Reason(*t) for t in shown]
     degraded = features is None
     if degraded:
         reasons.append(

@@ -8,10 +8,12 @@ fast paths are ASCII ones, and arbitrary Unicode).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hmac
 import ipaddress
 import re
 import unicodedata
+from bisect import bisect_right
 from collections import Counter
 from pathlib import Path
 
@@ -20,6 +22,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.monitoring.profile import TextDescriptors, describe
+from service.scoring.behaviour import BehaviourModel
+from service.scoring.features import Features
+from service.scoring.fusion import Assessment, FusionConfig, assess
 from service.scoring.identity import (
     _char_class,
     canonical_ip,
@@ -37,6 +42,8 @@ from service.scoring.text_signals import (
     TextSignals,
     describe_text,
 )
+from service.settings import Settings
+from tests.unit import fusion_before
 
 ASCII_TEXT = st.text(alphabet=st.characters(max_codepoint=127), max_size=400)
 ANY_TEXT = st.text(max_size=300)
@@ -347,3 +354,93 @@ def test_text_descriptions_as_before_on_every_shared_text(shared_data: Path) -> 
     for text in texts:
         assert describe_text(text) == old_describe_text(text)
         assert describe(text, vocabulary) == old_describe(text, vocabulary)
+
+
+# --- service/scoring/fusion.py and behaviour.py (the earlier fusion: tests/unit/fusion_before.py) -
+
+BEHAVIOUR = BehaviourModel.load(Settings().behaviour_model_path)
+_FIELD_VALUES = {
+    "int": st.integers(0, 300),
+    "bool": st.booleans(),
+    "float": st.one_of(st.floats(0, 10), st.floats(0, 3e6)),
+    "float | None": st.one_of(st.none(), st.floats(0, 5), st.floats(0, 3e6)),
+}
+FEATURES = st.builds(
+    Features, **{f.name: _FIELD_VALUES[str(f.type)] for f in dataclasses.fields(Features)}
+)
+CONFIGS = st.sampled_from([FusionConfig(), FusionConfig(group_cap=1.0, min_reason=0.2)])
+
+
+def old_group_terms(model: BehaviourModel, features: Features) -> dict[str, float]:
+    terms = dict.fromkeys(model.groups, 0.0)
+    for f in model.features:
+        terms[f.group] += f.term(getattr(features, f.name))
+    return terms
+
+
+def as_before(a: Assessment, old: fusion_before.Assessment) -> bool:
+    fields = (a.risk_score, a.risk_level, a.decision, a.degraded)
+    reasons = [(r.code, r.message, r.contribution) for r in a.reasons]
+    old_reasons = [(r.code, r.message, r.contribution) for r in old.reasons]
+    return fields == (old.risk_score, old.risk_level, old.decision, old.degraded) and (
+        reasons == old_reasons
+    )
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    FEATURES,
+    st.one_of(st.none(), st.just(""), REVIEW_TEXT),
+    st.one_of(st.none(), st.floats(0, 1)),
+    st.floats(0.01, 0.99),
+    st.sampled_from([None, BEHAVIOUR]),
+    CONFIGS,
+)
+def test_assess_as_before(
+    features: Features,
+    text: str | None,
+    probability: float | None,
+    prior: float,
+    behaviour: BehaviourModel | None,
+    config: FusionConfig,
+) -> None:
+    assert BEHAVIOUR.group_terms(features) == old_group_terms(BEHAVIOUR, features)
+    for f in (features, None):
+        kwargs = {
+            "text": text,
+            "text_probability": probability,
+            "text_prior": prior,
+            "features": f,
+            "behaviour": behaviour,
+            "config": config,
+            "missing": None if f else "timeout",
+        }
+        assert as_before(assess(**kwargs), fusion_before.assess(**kwargs))  # type: ignore[arg-type]
+
+
+def test_binned_term_is_the_inlined_one() -> None:
+    f = BEHAVIOUR.features[0]
+    for value in (None, -1.0, *f.edges, 1e9):
+        expected = (
+            f.missing_weight - f.center
+            if value is None
+            else f.weights[bisect_right(f.edges, float(value))] - f.center
+        )
+        assert f.term(value) == expected
+
+
+@pytest.mark.shared_data
+def test_assess_as_before_on_every_shared_text(shared_data: Path) -> None:
+    features = Features(
+        **{f.name: False if str(f.type) == "bool" else 1 for f in dataclasses.fields(Features)}
+    )
+    for i, text in enumerate(shared_texts(shared_data)):
+        kwargs = {
+            "text": text,
+            "text_probability": (i % 101) / 100,
+            "text_prior": 0.3,
+            "features": features,
+            "behaviour": BEHAVIOUR,
+            "config": FusionConfig(),
+        }
+        assert as_before(assess(**kwargs), fusion_before.assess(**kwargs))  # type: ignore[arg-type]
