@@ -198,7 +198,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        classifier = TextModel.load(settings.text_model_dir, threads=settings.onnx_threads)
+        classifier = TextModel.load(
+            settings.text_model_dir, threads=settings.onnx_threads, engine=settings.text_engine
+        )
+        log.info("text model %s runs on %s", classifier.version, classifier.engine)
         behaviour = load_behaviour(settings)
         redis = redis_client(settings)
         mux = hot_path_connection(settings)
@@ -243,6 +246,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         model_info = {
             "model_version": scorer.model_version,
             "text_model": classifier.manifest,
+            "text_engine": classifier.engine,
             "behaviour_model": dict(behaviour.manifest) if behaviour else None,
             "fusion": dataclasses.asdict(config),
         }

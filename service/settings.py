@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +41,9 @@ class Settings(BaseSettings):
     text_model_dir: Path = DEFAULT_ARTIFACT_DIR
     behaviour_model_path: Path = DEFAULT_BEHAVIOUR_PATH
     onnx_threads: int = Field(1, ge=1)
+    # Which engine runs the text model (service/text_model.py): "auto" runs the numpy kernel when
+    # it recognises the graph and matches onnxruntime on the probes, else onnxruntime.
+    text_engine: Literal["auto", "kernel", "onnxruntime"] = "auto"
 
     # HMAC key for personal data (IP, e-mail, device fingerprint). No default in production:
     # `make run` and the tests set a development key; the k8s Secret carries the real one.

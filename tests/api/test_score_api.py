@@ -209,6 +209,7 @@ def test_probes_model_and_metrics(client: TestClient) -> None:
     model = client.get("/v1/model").json()
     assert model["model_version"] == ready["model_version"]
     assert model["text_model"]["version"] in model["model_version"]
+    assert model["text_engine"] == "kernel"  # the default model is one the kernel runs
     assert model["fusion"]["base_rate"] == pytest.approx(0.04)
     client.post("/v1/reviews/score", json=review())
     metrics = client.get("/metrics").text
