@@ -107,6 +107,23 @@ def test_bench_writes_latency_into_the_manifest(
     assert 0 < printed["p50_ms"] <= printed["p99_ms"]
 
 
+def test_bench_compares_the_engines_on_the_same_texts(
+    toy_artifact: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["bench", "--model", str(toy_artifact), "--data-dir", str(tmp_path), "-n", "100"]
+    assert main([*args, "--compare-engines"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    for engine in ("kernel", "onnxruntime"):
+        assert printed[engine]["n"] == 100
+        assert 0 < printed[engine]["p50_ms"] <= printed[engine]["p99_ms"]
+    assert printed["max_abs_diff"] <= 1e-9
+    assert printed["speedup_p50"] > 0
+    assert main([*args, "--engine", "onnxruntime"]) == 0
+    assert json.loads(capsys.readouterr().out)["engine"] == "onnxruntime"
+    with pytest.raises(SystemExit, match="one engine"):
+        main([*args, "--compare-engines", "--write"])
+
+
 def test_train_parameters_from_the_command_line() -> None:
     args = build_parser().parse_args(["train", "--C", "4", "--balance-files", "false", "--no-cv"])
     assert args.C == 4.0
