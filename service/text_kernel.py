@@ -3,10 +3,10 @@
 `model/export.py` builds one graph shape: ASCII lowercasing, then per block a Tokenizer (words by a
 regular expression, or every code point), n-grams, a LabelEncoder from n-gram to column, sublinear
 tf x idf, L2 norm and a dot product with the weights; the blocks' scores plus the intercept go
-through Platt scaling and a sigmoid. onnxruntime spends most of its time on string tensors (one
-std::string per n-gram and a hash look-up each). This module reads that same graph - vocabularies
-and weights come out of the ONNX file, which stays the single source of truth - and gives every
-n-gram occurrence of a text an integer feature id with a few numpy operations:
+through Platt scaling and a sigmoid. onnxruntime runs it on string tensors (one std::string per
+n-gram and a hash look-up each). This module reads that same graph - vocabularies and weights come
+out of the ONNX file, which stays the single source of truth - and gives every n-gram occurrence of
+a text an integer feature id with a few numpy operations:
 
 - characters: code points become digits 1..K (the K characters of the char vocabulary; A-Z fold
   onto a-z as StringNormalizer does; 0 for any other), and a trie of the vocabulary turns the
@@ -381,11 +381,11 @@ class _Chars:
 
 
 class _Words:
-    """Word n-grams -> feature id x stride: tokens by bytes.translate + split, then dict look-ups.
+    """Word n-grams -> feature id x stride: tokens by bytes.translate + split, words by a dict.
 
-    Each word of the vocabulary maps to one int object: its unigram's value, or (a word found only
-    in longer n-grams) a value of its own with zero weights. Longer n-grams are keyed by tuples of
-    those same objects, so comparing keys stops at identity and never reads the words again.
+    Each word of the vocabulary has an index 1..W (0: any other token). Unigrams map through an
+    array; an n-gram of n >= 2 is the exact integer of its word indices in base W + 1, found by
+    binary search among the vocabulary's (sorted) n-gram integers.
     """
 
     def __init__(self, p: _BlockParams, stride: int, offset: int) -> None:
@@ -410,45 +410,71 @@ class _Words:
                 "token class, or an n-gram would not tell its words apart"
             )
         entry = re.compile(token + f"(?:{re.escape(p.join)}{token})*" if p.join else token)
+
+        def words_of(key: str) -> list[str]:
+            return key.split(p.join) if p.join else [key]
+
         self.low, self.high = p.low, p.high
         # Entries a text can form, most frequent first (see frequent_first); their ids follow.
         order = [
             k
             for k in p.frequent_first([k for k in p.vocab if entry.fullmatch(k)])
-            if p.low <= len(k.split(p.join) if p.join else [k]) <= p.high
+            if p.low <= len(words_of(k)) <= p.high
         ]
+        self.size = 1 + len(order)
+        self.ids = np.arange(1, self.size, dtype=np.intp)
         self.columns = np.array([p.vocab[k] for k in order], dtype=np.intp)
-        self.ids = np.arange(1, len(order) + 1, dtype=np.intp)
-        value = {k: (offset + i) * stride for k, i in zip(order, self.ids.tolist(), strict=True)}
-        self._dead = offset * stride
-        words: dict[bytes, int] = {}
+        value = [(offset + i) * stride for i in range(1, self.size)]
+        self._dead = np.int32(offset * stride)
+        index: dict[str, int] = {}
         for k in order:
-            for w in k.split(p.join) if p.join else [k]:
-                if (key := w.encode("ascii")) not in words:
-                    # its unigram's value, else an id of its own beyond the entries'
-                    own = (offset + len(order) + 1 + len(words)) * stride
-                    words[key] = value.get(w, own)
-        self.size = 1 + len(order) + len(words)
-        grams: dict[int, dict[tuple[int, ...], int]] = {n: {} for n in range(2, p.high + 1)}
-        for k in order:
-            parts = k.split(p.join) if p.join else [k]
-            if len(parts) > 1:
-                grams[len(parts)][tuple(words[w.encode("ascii")] for w in parts)] = value[k]
-        self._words = words.get
-        self._grams = [(n, grams[n].get) for n in range(max(2, p.low), p.high + 1) if grams[n]]
+            for w in words_of(k):
+                index.setdefault(w, len(index) + 1)
+        self._base = base = len(index) + 1
+        if base**p.high >= 2**63:
+            raise UnsupportedGraphError(f"{len(index)} words: {p.high}-grams overflow 64 bits")
+        self._index = {w.encode("ascii"): i for w, i in index.items()}
+        self._unigrams = np.full(base, self._dead, dtype=np.int32)
+        grams: dict[int, list[tuple[int, int]]] = {n: [] for n in range(2, p.high + 1)}
+        for k, v in zip(order, value, strict=True):
+            parts = [index[w] for w in words_of(k)]
+            if len(parts) == 1:
+                self._unigrams[parts[0]] = v
+            else:
+                key = 0
+                for i in parts:
+                    key = key * base + i
+                grams[len(parts)].append((key, v))
+        # n -> the vocabulary's n-gram integers, sorted, and their values
+        self._grams: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]] = {}
+        for n, pairs in grams.items():
+            if pairs:
+                pairs.sort()
+                keys, values = zip(*pairs, strict=True)
+                self._grams[n] = (np.array(keys, np.int64), np.array(values, np.int32))
 
     def tokens(self, raw: bytes) -> list[bytes]:
         return raw.translate(self._translation).split()
 
     def values(self, raw: bytes, codes: Codes, out: list[npt.NDArray[Any]]) -> None:
         tokens = raw.translate(self._translation).split()
-        dead = repeat(self._dead)
-        # Unigram values; with low > 1 these are all zero-weight ids, counted harmlessly.
-        words = list(map(self._words, tokens, dead))
-        ids = words.copy() if self._grams else words
-        for n, get in self._grams:
-            ids += map(get, zip(*(words[i:] for i in range(n)), strict=False), dead)
-        out.append(np.array(ids, dtype=np.int32))
+        if not tokens:
+            return
+        words = np.array(list(map(self._index.get, tokens, repeat(0))), dtype=np.int64)
+        if self.low == 1:
+            out.append(self._unigrams.take(words))
+        grams = words
+        for n in range(2, self.high + 1):
+            grams = grams[:-1] * self._base
+            grams += words[n - 1 :]
+            if grams.size == 0:
+                break
+            if n in self._grams:
+                keys, values = self._grams[n]
+                wanted = np.sort(grams)  # in order, the binary searches share their paths
+                at = keys.searchsorted(wanted)
+                np.minimum(at, keys.size - 1, out=at)
+                out.append(np.where(keys.take(at) == wanted, values.take(at), self._dead))
 
 
 @dataclass(frozen=True, slots=True)
