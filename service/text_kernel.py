@@ -425,16 +425,18 @@ class _Words:
         self.ids = np.arange(1, self.size, dtype=np.intp)
         self.columns = np.array([p.vocab[k] for k in order], dtype=np.intp)
         value = [(offset + i) * stride for i in range(1, self.size)]
-        self._dead = np.int32(offset * stride)
+        dead = offset * stride
         index: dict[str, int] = {}
         for k in order:
             for w in words_of(k):
                 index.setdefault(w, len(index) + 1)
-        self._base = base = len(index) + 1
+        base = len(index) + 1
+        # ufunc operands as arrays: numpy's Python-scalar handling costs more than the arithmetic
+        self._base = np.array(base, dtype=np.int64)
         if base**p.high >= 2**63:
             raise UnsupportedGraphError(f"{len(index)} words: {p.high}-grams overflow 64 bits")
         self._index = {w.encode("ascii"): i for w, i in index.items()}
-        self._unigrams = np.full(base, self._dead, dtype=np.int32)
+        self._unigrams = np.full(base, dead, dtype=np.int32)
         grams: dict[int, list[tuple[int, int]]] = {n: [] for n in range(2, p.high + 1)}
         for k, v in zip(order, value, strict=True):
             parts = [index[w] for w in words_of(k)]
@@ -445,13 +447,17 @@ class _Words:
                 for i in parts:
                     key = key * base + i
                 grams[len(parts)].append((key, v))
-        # n -> the vocabulary's n-gram integers, sorted, and their values
+        # n -> the vocabulary's n-gram integers, sorted, and their values, between two sentinels:
+        # a search lands on 1..len, and a miss, sent to position 0, reads the dead value
         self._grams: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]] = {}
         for n, pairs in grams.items():
             if pairs:
                 pairs.sort()
                 keys, values = zip(*pairs, strict=True)
-                self._grams[n] = (np.array(keys, np.int64), np.array(values, np.int32))
+                self._grams[n] = (
+                    np.array([-1, *keys, 2**63 - 1], dtype=np.int64),
+                    np.array([dead, *values, dead], dtype=np.int32),
+                )
 
     def tokens(self, raw: bytes) -> list[bytes]:
         return raw.translate(self._translation).split()
@@ -473,8 +479,8 @@ class _Words:
                 keys, values = self._grams[n]
                 wanted = np.sort(grams)  # in order, the binary searches share their paths
                 at = keys.searchsorted(wanted)
-                np.minimum(at, keys.size - 1, out=at)
-                out.append(np.where(keys.take(at) == wanted, values.take(at), self._dead))
+                at *= keys.take(at) == wanted
+                out.append(values.take(at))
 
 
 @dataclass(frozen=True, slots=True)
@@ -514,6 +520,7 @@ class TextKernel:
             weights[start + x.ids, 0] = idf * idf
             weights[start + x.ids, 1] = idf * b.coef[x.columns].astype(np.float64)
         self._weights = weights
+        self._stride_array = np.array(stride, dtype=np.int32)
         self._extractors = tuple(extractors)
         self._starts = np.array(starts, dtype=np.int64)
         # Sorting puts these first and last: every run of equal values then has a start and end.
@@ -568,7 +575,7 @@ class TextKernel:
         counts = starts[1:] - starts[:-1]
         ids = values[1:].take(starts[:-1])
         if self._stride > 1:
-            ids //= self._stride
+            ids //= self._stride_array
         if values.size < _TF.size:
             tf = _TF2.take(counts, axis=0)
         else:
