@@ -1,8 +1,13 @@
 """ONNX export: the whole text pipeline, raw string in, calibrated P(fake) out.
 
-The graph needs only standard ONNX ops plus the com.microsoft Tokenizer, so onnxruntime and numpy
-are all the service needs. StringNormalizer runs with locale "C" (ASCII lowercasing), which exists
-in every container; skl2onnx's default en_US.UTF-8 would fail to load in slim images.
+The graph needs only standard ONNX ops plus the com.microsoft Tokenizer, so onnxruntime runs it.
+StringNormalizer runs with locale "C" (ASCII lowercasing), which exists in every container;
+skl2onnx's default en_US.UTF-8 would fail to load in slim images.
+
+The service normally scores with service/text_kernel.py, which recognises exactly the graph built
+here, node for node, and reads the vocabulary and weights out of it. A graph of another shape runs
+on onnxruntime (with a warning) until the kernel learns it: tests/integration/test_text_kernel.py
+checks that the graphs built here are recognised and score as onnxruntime does.
 """
 
 from __future__ import annotations
