@@ -17,12 +17,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import Counter as PrometheusCounter
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
 from service.monitoring.drift import Thresholds, compare
 from service.monitoring.metrics import MonitoringMetrics
-from service.monitoring.profile import BY_NAME, Histograms, ReferenceProfile, observations
+from service.monitoring.profile import (
+    BY_NAME,
+    QUANTITIES,
+    Histograms,
+    ReferenceProfile,
+    observations,
+)
 from service.scorer import Scored
 
 log = logging.getLogger("reviewguard.monitoring")
@@ -44,6 +51,12 @@ OPTIONAL_FIELDS = (
     "device.accept_language",
     "device.timezone",
 )
+
+
+# The pending counts' keys, "<quantity>:<bin>", made once rather than per observation.
+_BIN_KEYS: dict[str, tuple[str, ...]] = {
+    q.name: tuple(f"{q.name}:{i}" for i in range(q.n_bins)) for q in QUANTITIES
+}
 
 
 def minute_key(t_s: float) -> str:
@@ -75,11 +88,16 @@ class LiveProfile:
         self._max_length = _max_text_length(reference)
         self._metrics = metrics
         self._pending: Counter[str] = Counter()
+        # labels() builds and looks up a child on every call: each child is kept once used
+        # (not before, so that /metrics lists the same series as before).
+        self._missing_counters: dict[str, PrometheusCounter] = {}
+        self._violation_counters: dict[tuple[str, str], PrometheusCounter] = {}
 
     def observe(self, scored: Scored) -> None:
         if scored.is_replay:
             return
         verdict, review = scored.verdict, scored.review
+        pending = self._pending
         for name, value in observations(
             text=review.text,
             text_probability=scored.text_probability,
@@ -88,35 +106,55 @@ class LiveProfile:
             reasons=verdict.reasons,
             vocabulary=self._vocabulary,
         ):
-            self._pending[f"{name}:{BY_NAME[name].bin_of(value)}"] += 1
+            pending[_BIN_KEYS[name][BY_NAME[name].bin_of(value)]] += 1
         if self._metrics is not None:
             self._check_integrity(scored)
 
     def _check_integrity(self, scored: Scored) -> None:
         assert self._metrics is not None
-        m, review = self._metrics, scored.review
-        m.integrity_checked.inc()
-        present = {
-            "text": review.text is not None,
-            "account.created_at": review.account.created_at is not None,
-            "account.username": bool(review.account.username),
-            "account.email": bool(review.account.email),
-            "device.fingerprint": bool(review.device.fingerprint),
-            "device.ip": bool(review.device.ip),
-            "device.user_agent": bool(review.device.user_agent),
-            "device.accept_language": bool(review.device.accept_language),
-            "device.timezone": bool(review.device.timezone),
-        }
-        for name, is_present in present.items():
-            if not is_present:
-                m.integrity_missing.labels(name).inc()
+        review, account, device = scored.review, scored.review.account, scored.review.device
+        self._metrics.integrity_checked.inc()
+        # The optional fields in OPTIONAL_FIELDS order; a missing one counts under its name.
+        if review.text is None:
+            self._missing("text")
+        if account.created_at is None:
+            self._missing("account.created_at")
+        if not account.username:
+            self._missing("account.username")
+        if not account.email:
+            self._missing("account.email")
+        if not device.fingerprint:
+            self._missing("device.fingerprint")
+        if not device.ip:
+            self._missing("device.ip")
+        if not device.user_agent:
+            self._missing("device.user_agent")
+        if not device.accept_language:
+            self._missing("device.accept_language")
+        if not device.timezone:
+            self._missing("device.timezone")
         if self._max_length is not None and review.text and len(review.text) > self._max_length:
-            m.integrity_violations.labels("text", "longer_than_reference").inc()
+            self._violation("text", "longer_than_reference")
         p = scored.text_probability
         if p is not None and not (math.isfinite(p) and 0.0 <= p <= 1.0):
-            m.integrity_violations.labels("text_score", "out_of_range").inc()
+            self._violation("text_score", "out_of_range")
         if not 1 <= review.rating <= 5:
-            m.integrity_violations.labels("rating", "unexpected_value").inc()
+            self._violation("rating", "unexpected_value")
+
+    def _missing(self, name: str) -> None:
+        counter = self._missing_counters.get(name)
+        if counter is None:
+            assert self._metrics is not None
+            counter = self._missing_counters[name] = self._metrics.integrity_missing.labels(name)
+        counter.inc()
+
+    def _violation(self, name: str, constraint: str) -> None:
+        counter = self._violation_counters.get((name, constraint))
+        if counter is None:
+            assert self._metrics is not None
+            counter = self._metrics.integrity_violations.labels(name, constraint)
+            self._violation_counters[name, constraint] = counter
+        counter.inc()
 
     def take(self) -> dict[str, int]:
         """The counts since the last take (and forget them)."""

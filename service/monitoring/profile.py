@@ -26,13 +26,15 @@ PROFILE_FORMAT = 1
 Kind = Literal["numeric", "categorical"]
 _LETTERS = re.compile(r"[^\W\d_]+")
 """Runs of letters: the words of the vocabulary and of the out-of-vocabulary share."""
-# ASCII text: the lower-cased runs of letters are the pieces of a translate (letters lower-cased,
-# anything else a space) and a split; the visible characters are those translate keeps when it
-# deletes whitespace (what str.split splits on).
-_ASCII_LOWER_LETTERS = str.maketrans(
-    {c: chr(c).lower() if chr(c).isalpha() else " " for c in range(128)}
+# ASCII text, one translate: letters lower-cased, whitespace (what str.split splits on) to " ",
+# anything else to "\x1f" (whitespace too, for split). The runs of letters are then the split
+# pieces, the visible characters all but the spaces, the letters all but both.
+_ASCII_LETTERS_SPACES = str.maketrans(
+    {
+        c: chr(c).lower() if chr(c).isalpha() else " " if chr(c).isspace() else "\x1f"
+        for c in range(128)
+    }
 )
-_ASCII_WHITESPACE = str.maketrans(dict.fromkeys(c for c in range(128) if chr(c).isspace()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,7 @@ def _steps(lo: float, hi: float, n: int) -> tuple[float, ...]:
 
 
 GROUPS: tuple[str, ...] = tuple(sorted(set(GROUP_OF.values())))
+_CONTRIBUTION_NAMES = tuple(f"contribution_{group}" for group in GROUPS)
 DECISIONS = ("allow", "review", "reject")
 
 QUANTITIES: tuple[Quantity, ...] = (
@@ -126,10 +129,10 @@ class TextDescriptors:
 def describe(text: str, vocabulary: frozenset[str] | None) -> TextDescriptors:
     """C-level passes, no Python loop over characters: this runs on every answer."""
     if text.isascii():
-        lowered = text.translate(_ASCII_LOWER_LETTERS)
+        lowered = text.translate(_ASCII_LETTERS_SPACES)
         words = lowered.split()
-        letters = len(lowered) - lowered.count(" ")
-        visible = len(text.translate(_ASCII_WHITESPACE))
+        visible = len(lowered) - lowered.count(" ")
+        letters = visible - lowered.count("\x1f")
     else:
         words = _LETTERS.findall(text.lower())
         letters = sum(map(len, words))
@@ -173,7 +176,7 @@ def observations(
         group = GROUP_OF.get(reason.code)
         if group is not None:
             by_group[group] += reason.contribution
-    values.extend((f"contribution_{g}", v) for g, v in by_group.items())
+    values.extend(zip(_CONTRIBUTION_NAMES, by_group.values(), strict=True))
     if text:
         d = describe(text, vocabulary)
         values.extend(

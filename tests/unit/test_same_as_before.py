@@ -11,6 +11,7 @@ import csv
 import dataclasses
 import hmac
 import ipaddress
+import math
 import re
 import unicodedata
 from bisect import bisect_right
@@ -20,11 +21,22 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, generate_latest
 
-from service.monitoring.profile import TextDescriptors, describe
+from service.monitoring.live import LiveProfile
+from service.monitoring.metrics import MonitoringMetrics
+from service.monitoring.profile import (
+    BY_NAME,
+    Histograms,
+    ReferenceProfile,
+    TextDescriptors,
+    describe,
+    observations,
+)
+from service.scorer import Scored, Verdict
 from service.scoring.behaviour import BehaviourModel
 from service.scoring.features import Features
-from service.scoring.fusion import Assessment, FusionConfig, assess
+from service.scoring.fusion import GROUP_OF, Assessment, FusionConfig, Reason, assess
 from service.scoring.identity import (
     _char_class,
     canonical_ip,
@@ -33,7 +45,7 @@ from service.scoring.identity import (
     network_of,
     username_dubiousness,
 )
-from service.scoring.review import Device
+from service.scoring.review import Account, Device, Review
 from service.scoring.text_fingerprint import normalise, simhash_of
 from service.scoring.text_signals import (
     _EXTREME_WORDS,
@@ -444,3 +456,124 @@ def test_assess_as_before_on_every_shared_text(shared_data: Path) -> None:
             "config": FusionConfig(),
         }
         assert as_before(assess(**kwargs), fusion_before.assess(**kwargs))  # type: ignore[arg-type]
+
+
+# --- service/monitoring/live.py -----------------------------------------------------------------
+
+
+def old_observe(
+    scored: Scored, pending: Counter[str], m: MonitoringMetrics, reference: ReferenceProfile
+) -> None:
+    """LiveProfile.observe and _check_integrity as they were (max length from the reference)."""
+    if scored.is_replay:
+        return
+    verdict, review = scored.verdict, scored.review
+    for name, value in observations(
+        text=review.text,
+        text_probability=scored.text_probability,
+        risk=verdict.risk_score,
+        decision=verdict.decision,
+        reasons=verdict.reasons,
+        vocabulary=reference.vocabulary,
+    ):
+        pending[f"{name}:{BY_NAME[name].bin_of(value)}"] += 1
+    m.integrity_checked.inc()
+    present = {
+        "text": review.text is not None,
+        "account.created_at": review.account.created_at is not None,
+        "account.username": bool(review.account.username),
+        "account.email": bool(review.account.email),
+        "device.fingerprint": bool(review.device.fingerprint),
+        "device.ip": bool(review.device.ip),
+        "device.user_agent": bool(review.device.user_agent),
+        "device.accept_language": bool(review.device.accept_language),
+        "device.timezone": bool(review.device.timezone),
+    }
+    for name, is_present in present.items():
+        if not is_present:
+            m.integrity_missing.labels(name).inc()
+    max_length = int(reference.integrity["text"]["length_max"])
+    if review.text and len(review.text) > max_length:
+        m.integrity_violations.labels("text", "longer_than_reference").inc()
+    p = scored.text_probability
+    if p is not None and not (math.isfinite(p) and 0.0 <= p <= 1.0):
+        m.integrity_violations.labels("text_score", "out_of_range").inc()
+    if not 1 <= review.rating <= 5:
+        m.integrity_violations.labels("rating", "unexpected_value").inc()
+
+
+_MAYBE = st.one_of(st.none(), st.just(""), st.sampled_from(["x", "198.51.100.7", "Europe/Oslo"]))
+REVIEWS = st.builds(
+    Review,
+    review_id=st.just("r"),
+    product_id=st.just("p"),
+    rating=st.integers(0, 6),
+    submitted_at=st.just(1.0),
+    account=st.builds(
+        Account,
+        id=st.just("a"),
+        created_at=st.one_of(st.none(), st.just(1.0)),
+        username=_MAYBE,
+        email=_MAYBE,
+    ),
+    device=st.builds(
+        Device,
+        fingerprint=_MAYBE,
+        ip=_MAYBE,
+        user_agent=_MAYBE,
+        accept_language=_MAYBE,
+        timezone=_MAYBE,
+    ),
+    text=st.one_of(st.none(), st.just(""), REVIEW_TEXT),
+)
+REASONS = st.lists(
+    st.builds(
+        Reason,
+        code=st.sampled_from([*GROUP_OF, "OTHER"]),
+        message=st.just("m"),
+        contribution=st.floats(-4, 4),
+    ),
+    max_size=8,
+).map(tuple)
+SCORED = st.builds(
+    Scored,
+    review=REVIEWS,
+    verdict=st.builds(
+        Verdict,
+        review_id=st.just("r"),
+        risk_score=st.floats(0, 1),
+        risk_level=st.just("low"),
+        decision=st.sampled_from(["allow", "review", "reject", "other"]),
+        reasons=REASONS,
+        model_version=st.just("m"),
+        degraded=st.booleans(),
+    ),
+    features=st.none(),
+    is_replay=st.booleans(),
+    text_probability=st.one_of(st.none(), st.floats(-0.5, 1.5), st.just(math.nan)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(SCORED, max_size=20))
+def test_live_profile_counts_as_before(batch: list[Scored]) -> None:
+    reference = ReferenceProfile(
+        histograms=Histograms(),
+        vocabulary=VOCABULARY,
+        integrity={"text": {"length_max": 40}},
+        meta={},
+    )
+    old_registry, new_registry = CollectorRegistry(), CollectorRegistry()
+    old_metrics = MonitoringMetrics.for_registry(old_registry)
+    live = LiveProfile(reference, MonitoringMetrics.for_registry(new_registry))
+    pending: Counter[str] = Counter()
+    for scored in batch:
+        old_observe(scored, pending, old_metrics, reference)
+        live.observe(scored)
+    assert live.take() == dict(pending)
+    assert exposed(new_registry) == exposed(old_registry)
+
+
+def exposed(registry: CollectorRegistry) -> list[bytes]:
+    """The /metrics text less the creation times (each registry's own)."""
+    return [x for x in generate_latest(registry).splitlines() if b"_created" not in x]
