@@ -370,6 +370,7 @@ class _Chars:
         self.columns = np.array([p.vocab[k] for k in keys], dtype=np.intp)
 
     def values(self, raw: bytes, codes: Codes, out: list[npt.NDArray[Any]]) -> None:
+        """Appends the value of every char n-gram (low..high) of the text's code points."""
         digits = self._digits.take(codes)
         grams = self._first.take(digits)
         if self.low == 1:
@@ -459,10 +460,8 @@ class _Words:
                     np.array([dead, *values, dead], dtype=np.int32),
                 )
 
-    def tokens(self, raw: bytes) -> list[bytes]:
-        return raw.translate(self._translation).split()
-
     def values(self, raw: bytes, codes: Codes, out: list[npt.NDArray[Any]]) -> None:
+        """Appends the value of every word n-gram (low..high) of the text's UTF-8 `raw`."""
         tokens = raw.translate(self._translation).split()
         if not tokens:
             return
@@ -499,7 +498,7 @@ class TextKernel:
     """
 
     def __init__(self, blocks: Sequence[_BlockParams], calibration: _Calibration) -> None:
-        # Id space order: the char block, then the word blocks.
+        # Id space order: the char block (at most one), then the word blocks.
         ordered = sorted(blocks, key=lambda b: b.tokenexp is not None)
         stride = self._stride = max(
             [len(b.alphabet()) + 1 for b in blocks if b.tokenexp is None], default=1
