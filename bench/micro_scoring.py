@@ -14,6 +14,10 @@ and prints the mean microseconds per call (process CPU time; the best of --repea
 `capture` FLUSHES the Redis database it is given (never point it at one that matters). `run --root
 DIR` imports `service` from another checkout (e.g. `git archive <commit> | tar -x -C DIR`), so the
 same inputs time two versions; the printed signature of the outputs must then be equal.
+
+`audit` times the audit trail on that Redis (flushed too): observe, then flush, of 5000 decisions
+with three reasons each, per decision (process CPU time of this client, best of --repeats):
+  REVIEWGUARD_REDIS_URL=redis://127.0.0.1:6392/4 .venv/bin/python bench/micro_scoring.py audit
 """
 
 from __future__ import annotations
@@ -235,6 +239,50 @@ def run(inputs: Path, root: Path, repeats: int, only: set[str] | None) -> None:
         print(f"{name:24s} {best:8.2f} us")
 
 
+async def audit(root: Path, repeats: int) -> None:
+    sys.path.insert(0, str(root))
+    from redis.asyncio import Redis
+
+    from service.monitoring.audit import AuditTrail
+    from service.scorer import Scored, Verdict
+    from service.scoring.fusion import Reason
+    from service.scoring.review import Account, Review
+    from service.settings import Settings
+
+    reasons = (
+        Reason("TEXT_MODEL", "text resembles genuine reviews (fake-text score 0.12)", -1.234),
+        Reason("ACCOUNT_ESTABLISHED", "account has 12 earlier reviews", -0.456),
+        Reason("RATING_TYPICAL", "a 2- to 4-star rating, 0.3 stars from the mean of 4.1", -0.2),
+    )
+    n = 5000
+    decisions = [
+        Scored(
+            Review(f"r-{i}", "p", 4, START_S, Account("a")),
+            Verdict(f"r-{i}", 0.0123, "low", "allow", reasons, "text / behaviour", False),
+            None,
+            is_replay=False,
+        )
+        for i in range(n)
+    ]
+    redis = Redis.from_url(Settings().redis_url)
+    await redis.flushdb()
+    trail = AuditTrail(redis, maxlen=100_000, retention_s=86400, config_version="c")
+    observe_us = flush_us = float("inf")
+    for _ in range(repeats):
+        start = time.process_time_ns()
+        for scored in decisions:
+            trail.observe(scored)
+        observed = time.process_time_ns()
+        await trail.flush()
+        flushed = time.process_time_ns()
+        observe_us = min(observe_us, (observed - start) / n / 1000)
+        flush_us = min(flush_us, (flushed - observed) / n / 1000)
+    await redis.flushdb()
+    await redis.aclose()
+    print(f"AuditTrail.observe        {observe_us:8.2f} us")
+    print(f"AuditTrail.flush          {flush_us:8.2f} us per decision")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -246,9 +294,16 @@ def main() -> int:
     timing.add_argument("--root", type=Path, default=ROOT)
     timing.add_argument("--repeats", type=int, default=7)
     timing.add_argument("--only", help="comma-separated function names")
+    audit_timing = sub.add_parser("audit")
+    audit_timing.add_argument("--root", type=Path, default=ROOT)
+    audit_timing.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     if args.command == "capture":
         asyncio.run(capture(args.bodies, args.out))
+    elif args.command == "audit":
+        import uvloop
+
+        uvloop.run(audit(args.root.resolve(), args.repeats))
     else:
         only = set(args.only.split(",")) if args.only else None
         run(args.inputs, args.root.resolve(), args.repeats, only)
