@@ -1,0 +1,115 @@
+"""The audit trail's two ways of writing (script calls on a single Redis, the pipeline a Cluster
+uses) store the same stream entries, entries by review id and TTLs as the pipeline always did."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import AsyncIterator, Callable
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from redis.asyncio import Redis
+
+from service.monitoring.audit import (
+    SCRIPT_CHUNK,
+    STREAM_KEY,
+    AuditTrail,
+    audit_entry,
+    entry_key,
+    entry_payload,
+)
+from service.scorer import Scored, Verdict
+from service.scoring.fusion import Reason
+from service.scoring.review import Account, Review
+
+RETENTION_S = 3600
+FLOATS = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.floats(-5, 5))
+VERDICTS = st.builds(
+    Verdict,
+    review_id=st.text(max_size=20),
+    risk_score=FLOATS,
+    risk_level=st.sampled_from(["low", "medium", "high"]),
+    decision=st.sampled_from(["allow", "review", "reject"]),
+    reasons=st.lists(
+        st.builds(Reason, code=st.text(max_size=12), message=st.text(), contribution=FLOATS),
+        max_size=6,
+    ).map(tuple),
+    model_version=st.text(max_size=20),
+    degraded=st.booleans(),
+)
+
+
+def scored(verdict: Verdict) -> Scored:
+    review = Review(verdict.review_id, "p-1", 5, 1_790_000_000.0, Account("a-1"), text="Fine.")
+    return Scored(review, verdict, None, is_replay=False)
+
+
+@settings(max_examples=500, deadline=None)
+@given(VERDICTS, st.text(max_size=12), st.floats(0, 4e9))
+def test_entry_payload_is_the_entry_as_json(verdict: Verdict, config: str, at: float) -> None:
+    expected = orjson.dumps(audit_entry(scored(verdict), config, at))
+    assert entry_payload(verdict, config, at) == expected
+
+
+@pytest.fixture
+async def two_dbs(redis_url: str) -> AsyncIterator[tuple[Redis, Redis]]:
+    base = redis_url.rsplit("/", 1)[0]
+    first, second = Redis.from_url(f"{base}/5"), Redis.from_url(f"{base}/6")
+    for client in (first, second):
+        await client.flushdb()
+    yield first, second
+    for client in (first, second):
+        await client.flushdb()
+        await client.aclose()
+
+
+async def stored(redis: Redis, review_ids: list[str]) -> tuple[object, ...]:
+    entries = [fields for _, fields in await redis.xrange(STREAM_KEY)]
+    by_id = [await redis.get(entry_key(review_id)) for review_id in review_ids]
+    ttls = [await redis.ttl(entry_key(review_id)) for review_id in review_ids]
+    assert all(RETENTION_S - 5 <= ttl <= RETENTION_S for ttl in ttls)
+    assert RETENTION_S - 5 <= await redis.ttl(STREAM_KEY) <= RETENTION_S
+    return entries, by_id, sorted(await redis.keys("*"))
+
+
+def ticking() -> Callable[[], float]:
+    ticks = itertools.count()
+    return lambda: 1_790_000_000.0 + next(ticks) / 7
+
+
+async def test_script_and_pipeline_store_the_same(two_dbs: tuple[Redis, Redis]) -> None:
+    by_script, by_pipeline = two_dbs
+    n = SCRIPT_CHUNK * 2 + 7  # whole chunks and a partial one
+    ids = [f"r-{i}" for i in range(n)] + ["r-\u00e9t\u00e9 {x}"]
+    verdicts = [
+        Verdict(
+            review_id,
+            i / n,
+            "low",
+            "allow",
+            (Reason("TEXT_MODEL", f"text {i}", -0.5), Reason("X", "", math.inf)),
+            "text / behaviour",
+            i % 3 == 0,
+        )
+        for i, review_id in enumerate(ids)
+    ]
+    trails = [
+        AuditTrail(
+            redis, maxlen=1000, retention_s=RETENTION_S, config_version="cfg", clock=ticking()
+        )
+        for redis in (by_script, by_pipeline)
+    ]
+    trails[1]._write_script = None  # the Cluster's way: one pipeline
+    for trail in trails:
+        for verdict in verdicts:
+            trail.observe(scored(verdict))
+        assert await trail.flush(batch=150)
+        assert trail.pending == 0
+    script_stored = await stored(by_script, ids)
+    assert script_stored == await stored(by_pipeline, ids)
+    entries, by_id, _ = script_stored
+    assert [fields[b"review_id"] for fields in entries] == [i.encode() for i in ids]  # type: ignore[attr-defined]
+    assert [fields[b"entry"] for fields in entries] == by_id  # type: ignore[attr-defined]
