@@ -57,6 +57,11 @@ def pack(args: Sequence[Arg]) -> bytes:
     return b"".join(parts)
 
 
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError("no reply from Redis before the deadline"))
+
+
 def _error(message: str) -> ResponseError:
     if message.startswith("NOSCRIPT"):
         return NoScriptError(message)
@@ -168,11 +173,28 @@ class RedisMux:
         """Send one command and wait for its reply (a Redis error reply raises)."""
         return await self.send(pack(args))
 
-    async def send(self, packed: bytes) -> Any:
-        """Send one packed command (see ``pack``) and wait for its reply."""
+    async def send(self, packed: bytes, deadline: float | None = None) -> Any:
+        """Send one packed command (see ``pack``) and wait for its reply.
+
+        ``deadline`` (event-loop time): past it, ``TimeoutError``. The deadline fails the
+        command's future, not the waiting task: a reply read in the same turn of the loop
+        (a worker busy past the deadline while the reply waited in the socket) still wins,
+        which cancelling the task (``asyncio.timeout``) would lose.
+        """
         if self._protocol is None:
-            await self._connect()
-        return await self._enqueue(packed)
+            if deadline is None:
+                await self._connect()
+            else:
+                async with asyncio.timeout_at(deadline):
+                    await self._connect()
+        future = self._enqueue(packed)
+        if deadline is None:
+            return await future
+        handle = future.get_loop().call_at(deadline, _expire, future)
+        try:
+            return await future
+        finally:
+            handle.cancel()
 
     def _enqueue(self, packed: bytes) -> asyncio.Future[Any]:
         if self._protocol is None:

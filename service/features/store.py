@@ -119,25 +119,39 @@ class FeatureStore:
             for source in self._sources.values():
                 await self._redis.script_load(source)
 
-    async def _run(self, calls: list[tuple[str, tuple[str, ...], tuple[Any, ...]]]) -> list[Any]:
+    async def _run(
+        self,
+        calls: list[tuple[str, tuple[str, ...], tuple[Any, ...]]],
+        deadline: float | None = None,
+    ) -> list[Any]:
+        """The calls' replies; past ``deadline`` (event-loop time), ``TimeoutError``."""
+        if self._mux is None and deadline is not None:
+            async with asyncio.timeout_at(deadline):
+                return await self._run(calls)
         if len(calls) == 1:
             script, call_keys, args = calls[0]
-            return [await self._evalsha(script, call_keys, args)]
+            return [await self._evalsha(script, call_keys, args, deadline)]
         if not self._is_cluster:
-            return await self._run_batch(calls)
+            return await self._run_batch(calls, deadline)
         return await self._run_pipeline(calls)
 
-    async def _evalsha(self, script: str, call_keys: Sequence[str], args: Sequence[Any]) -> Any:
+    async def _evalsha(
+        self,
+        script: str,
+        call_keys: Sequence[str],
+        args: Sequence[Any],
+        deadline: float | None = None,
+    ) -> Any:
         """One script call, without a pipeline's bookkeeping; loads the scripts on NOSCRIPT."""
         command = ("EVALSHA", self._shas[script], len(call_keys), *call_keys, *args)
         mux = self._mux
         if mux is not None:
             packed = pack(command)
             try:
-                return await mux.send(packed)
+                return await mux.send(packed, deadline)
             except NoScriptError:
                 await self.load_scripts()
-                return await mux.send(packed)
+                return await mux.send(packed, deadline)
         try:
             return await self._redis.execute_command(*command)
         except NoScriptError:
@@ -145,7 +159,9 @@ class FeatureStore:
             return await self._redis.execute_command(*command)
 
     async def _run_batch(
-        self, calls: list[tuple[str, tuple[str, ...], tuple[Any, ...]]]
+        self,
+        calls: list[tuple[str, tuple[str, ...], tuple[Any, ...]]],
+        deadline: float | None = None,
     ) -> list[Any]:
         """A single Redis: the whole plan as one script call (one command to build and parse)."""
         header: list[Any] = [len(calls)]
@@ -158,7 +174,7 @@ class FeatureStore:
         argv = "\n".join(map(str, [*header, *all_args]))
         if argv.count("\n") != len(header) + len(all_args) - 1:
             raise ValueError("a script argument holds a newline: it cannot travel in the batch")
-        replies = await self._evalsha(BATCH, all_keys, [argv])
+        replies = await self._evalsha(BATCH, all_keys, [argv], deadline)
         return [reply[0] if reply else None for reply in replies]
 
     async def _run_pipeline(
@@ -186,12 +202,20 @@ class FeatureStore:
                         await result
         raise AssertionError("unreachable")
 
-    async def observe(self, review: Review) -> Observation:
-        """Record the review (once per review_id) and return its features as of submitted_at."""
+    async def observe(self, review: Review, deadline: float | None = None) -> Observation:
+        """Record the review (once per review_id) and return its features as of submitted_at.
+
+        Past ``deadline`` (event-loop time, for the Redis part), ``TimeoutError``; other
+        failures raise ``FeaturesUnavailable``.
+        """
         identity = identify(review, self._hmac_key)
         plan = plan_observe(review, identity, self._retention_s)
         try:
-            replies = await self._run([(c.script, c.keys, c.args) for c in plan.calls])
+            replies = await self._run([(c.script, c.keys, c.args) for c in plan.calls], deadline)
+        except TimeoutError:
+            if deadline is None:  # a socket timeout of redis-py's own
+                raise FeaturesUnavailable("TimeoutError") from None
+            raise
         except REDIS_FAILURES as exc:
             raise FeaturesUnavailable(type(exc).__name__) from exc
         raw, answer = decode_replies(plan, identity, replies)
