@@ -137,7 +137,7 @@ def plan_observe(review: Review, identity: Identity, retention_s: int) -> Plan:
 
 
 def _ints(reply: Any) -> list[int]:
-    return [int(x) for x in reply]
+    return list(map(int, reply))
 
 
 def _text(value: Any) -> str:
@@ -149,26 +149,26 @@ def decode_replies(
 ) -> tuple[RawState, bytes | None]:
     """Raw state and the cached answer from the replies of ``plan``'s calls, in order."""
     a = _ints(replies[0])
-    account = AccountState(
-        reviews_before=a[0],
-        reviews_1h=a[1],
-        reviews_24h=a[2],
-        reviews_7d=a[3],
-        product_reviews_before=a[4],
-        rating_sum_before=a[5],
-        extreme_before=a[6],
-        distance3_sum_before=a[7],
-        first_ms=None if a[8] < 0 else a[8],
-        linked=bool(a[9]),
+    account = AccountState(  # positionally: keyword arguments cost more
+        a[0],  # reviews_before
+        a[1],  # reviews_1h
+        a[2],  # reviews_24h
+        a[3],  # reviews_7d
+        a[4],  # product_reviews_before
+        a[5],  # rating_sum_before
+        a[6],  # extreme_before
+        a[7],  # distance3_sum_before
+        None if a[8] < 0 else a[8],  # first_ms
+        bool(a[9]),  # linked
     )
     p = _ints(replies[1])
     product = ProductState(
-        per_rating_le_t=(p[0], p[1], p[2], p[3], p[4]),
-        reviews_1h=p[5],
-        reviews_24h=p[6],
-        extreme_24h=p[7],
-        baseline_reviews=p[8],
-        first_ms=None if p[9] < 0 else p[9],
+        (p[0], p[1], p[2], p[3], p[4]),  # per_rating_le_t
+        p[5],  # reviews_1h
+        p[6],  # reviews_24h
+        p[7],  # extreme_24h
+        p[8],  # baseline_reviews
+        None if p[9] < 0 else p[9],  # first_ms
     )
     crowds: dict[str, CrowdState] = {}
     index = 2
@@ -176,12 +176,13 @@ def decode_replies(
         c = _ints(replies[index])
         crowds[kind] = CrowdState(c[0], c[1], c[2], c[3], c[4], bool(c[5]))
         index += 1
-    candidates: list[tuple[str, str]] = []
-    for _ in range(plan.band_count):
-        for member in replies[index]:
-            text = _text(member)
-            candidates.append((text[:16], text[16:]))
-        index += 1
+    # A near-duplicate usually sits in several of the band buckets: each member once (the
+    # count is of distinct accounts, so neither order nor repeats change it).
+    members: set[Any] = set()
+    for reply in replies[index : index + plan.band_count]:
+        members.update(reply)
+    index += plan.band_count
+    candidates = [(text[:16], text[16:]) for text in map(_text, members)]
     answer = replies[index] if plan.has_record else None
     raw = RawState(
         account=account,

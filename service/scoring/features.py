@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from service.scoring.identity import Identity
 from service.scoring.review import Review
-from service.scoring.text_fingerprint import is_near_duplicate
+from service.scoring.text_fingerprint import MAX_DUPLICATE_DISTANCE
 
 HOUR_S = 3600
 DAY_S = 86400
@@ -283,11 +283,14 @@ def derive_features(
 def count_duplicate_accounts(identity: Identity, candidates: list[tuple[str, str]]) -> int:
     """Distinct other accounts among band-bucket candidates (account hash, simhash hex) whose
     text is a near-duplicate of this review's."""
-    if identity.simhash is None:
+    own_account, own = identity.account_h, identity.simhash
+    if own is None:
         return 0
+    # is_near_duplicate(own, int(simhash, 16)), inlined
     others = {
         account_h
         for account_h, simhash in candidates
-        if account_h != identity.account_h and is_near_duplicate(identity.simhash, int(simhash, 16))
+        if account_h != own_account
+        and (own ^ int(simhash, 16)).bit_count() <= MAX_DUPLICATE_DISTANCE
     }
     return len(others)

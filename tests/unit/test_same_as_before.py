@@ -16,13 +16,17 @@ import re
 import unicodedata
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 
+from service.features import keys
+from service.features.calls import Plan, decode_replies
 from service.monitoring.live import LiveProfile
 from service.monitoring.metrics import MonitoringMetrics
 from service.monitoring.profile import (
@@ -35,9 +39,17 @@ from service.monitoring.profile import (
 )
 from service.scorer import Scored, Verdict
 from service.scoring.behaviour import BehaviourModel
-from service.scoring.features import Features
+from service.scoring.features import (
+    NO_CROWD,
+    AccountState,
+    CrowdState,
+    Features,
+    ProductState,
+    RawState,
+)
 from service.scoring.fusion import GROUP_OF, Assessment, FusionConfig, Reason, assess
 from service.scoring.identity import (
+    Identity,
     _char_class,
     canonical_ip,
     inconsistency_cues,
@@ -46,7 +58,7 @@ from service.scoring.identity import (
     username_dubiousness,
 )
 from service.scoring.review import Account, Device, Review
-from service.scoring.text_fingerprint import normalise, simhash_of
+from service.scoring.text_fingerprint import is_near_duplicate, normalise, simhash_of
 from service.scoring.text_signals import (
     _EXTREME_WORDS,
     _STOP_WORDS,
@@ -577,3 +589,114 @@ def test_live_profile_counts_as_before(batch: list[Scored]) -> None:
 def exposed(registry: CollectorRegistry) -> list[bytes]:
     """The /metrics text less the creation times (each registry's own)."""
     return [x for x in generate_latest(registry).splitlines() if b"_created" not in x]
+
+
+# --- service/features/calls.py (decode_replies) and features.py (count_duplicate_accounts) ------
+
+
+def old_decode_replies(
+    plan: Plan, identity: Identity, replies: Sequence[Any]
+) -> tuple[RawState, bytes | None]:
+    def ints(reply: Any) -> list[int]:
+        return [int(x) for x in reply]
+
+    def text_of(value: Any) -> str:
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    a = ints(replies[0])
+    account = AccountState(
+        reviews_before=a[0],
+        reviews_1h=a[1],
+        reviews_24h=a[2],
+        reviews_7d=a[3],
+        product_reviews_before=a[4],
+        rating_sum_before=a[5],
+        extreme_before=a[6],
+        distance3_sum_before=a[7],
+        first_ms=None if a[8] < 0 else a[8],
+        linked=bool(a[9]),
+    )
+    p = ints(replies[1])
+    product = ProductState(
+        per_rating_le_t=(p[0], p[1], p[2], p[3], p[4]),
+        reviews_1h=p[5],
+        reviews_24h=p[6],
+        extreme_24h=p[7],
+        baseline_reviews=p[8],
+        first_ms=None if p[9] < 0 else p[9],
+    )
+    crowds: dict[str, CrowdState] = {}
+    index = 2
+    for kind in plan.crowd_kinds:
+        c = ints(replies[index])
+        crowds[kind] = CrowdState(c[0], c[1], c[2], c[3], c[4], bool(c[5]))
+        index += 1
+    candidates: list[tuple[str, str]] = []
+    for _ in range(plan.band_count):
+        for member in replies[index]:
+            text = text_of(member)
+            candidates.append((text[:16], text[16:]))
+        index += 1
+    answer = replies[index] if plan.has_record else None
+    if identity.simhash is None:
+        duplicates = 0
+    else:
+        duplicates = len(
+            {
+                account_h
+                for account_h, simhash in candidates
+                if account_h != identity.account_h
+                and is_near_duplicate(identity.simhash, int(simhash, 16))
+            }
+        )
+    raw = RawState(
+        account=account,
+        device=crowds.get(keys.DEVICE, NO_CROWD),
+        ip=crowds.get(keys.IP, NO_CROWD),
+        net=crowds.get(keys.NET, NO_CROWD),
+        product=product,
+        duplicate_accounts_7d=duplicates,
+    )
+    if answer is not None and not isinstance(answer, bytes):
+        answer = text_of(answer).encode()
+    return raw, answer
+
+
+OWN_ACCOUNT = "a" * 16
+_ACCOUNTS = st.sampled_from([OWN_ACCOUNT, "b" * 16, "c" * 16, "0123456789abcdef"])
+
+
+@st.composite
+def plans_and_replies(draw: st.DrawFn) -> tuple[Plan, Identity, list[Any]]:
+    simhash = draw(st.one_of(st.none(), st.integers(0, 2**64 - 1)))
+    kinds = draw(st.sampled_from([(), (keys.DEVICE,), (keys.DEVICE, keys.IP, keys.NET)]))
+    identity = Identity(
+        "r" * 12, OWN_ACCOUNT, "p" * 16, "d", True, "i", "n", simhash, False, False, False, 0.0
+    )
+    band_count = 0 if simhash is None else 4
+    counts = st.lists(st.integers(-2, 10**13), min_size=10, max_size=10)
+    replies: list[Any] = [draw(counts), draw(counts)]
+    replies += [draw(st.lists(st.integers(0, 9), min_size=6, max_size=6)) for _ in kinds]
+    near = st.integers(0, 63).map(lambda bit: (simhash or 0) ^ (1 << bit))
+    member = st.builds(
+        lambda account, h, as_bytes: (
+            (account + f"{h:016x}").encode() if as_bytes else account + f"{h:016x}"
+        ),
+        _ACCOUNTS,
+        st.one_of(st.just(simhash or 0), near, st.integers(0, 2**64 - 1)),
+        st.booleans(),
+    )
+    shared = draw(st.lists(member, max_size=6))  # the same members in several buckets
+    for _ in range(band_count):
+        some = st.one_of(member, st.sampled_from(shared)) if shared else member
+        replies.append(draw(st.lists(some)))
+    replies.append(draw(st.one_of(st.none(), st.binary(max_size=8), st.text(max_size=8))))
+    plan = Plan((), tuple(kinds), band_count, True)
+    return plan, identity, replies
+
+
+@settings(max_examples=1000, deadline=None)
+@given(plans_and_replies())
+def test_decode_replies_as_before(case: tuple[Plan, Identity, list[Any]]) -> None:
+    plan, identity, replies = case
+    assert decode_replies(plan, identity, replies) == old_decode_replies(plan, identity, replies)
