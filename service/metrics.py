@@ -77,12 +77,21 @@ class Metrics:
             registry=r,
         )
         self.model = Info("reviewguard_model", "Versions of the loaded models", registry=r)
+        self._children: dict[tuple[Counter, str], Counter] = {}
 
     def observe_scored(self, scored: Scored) -> None:
         verdict = scored.verdict
-        self.decisions.labels(verdict.decision).inc()
-        for reason in verdict.reasons:
-            self.reasons.labels(reason.code).inc()
+        children = self._children
+        # labels() resolves its child under a lock on every call; a child, once made, is kept
+        # here (created lazily, so /metrics lists exactly the series that occurred).
+        for counter, value in (
+            (self.decisions, verdict.decision),
+            *((self.reasons, reason.code) for reason in verdict.reasons),
+        ):
+            child = children.get((counter, value))
+            if child is None:
+                child = children[(counter, value)] = counter.labels(value)
+            child.inc()
         if verdict.degraded:
             self.degraded.inc()
         if scored.missing is not None:
