@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -80,6 +81,19 @@ def redis_client(settings: Settings) -> Redis | RedisCluster:
     if settings.redis_cluster:
         return RedisCluster.from_url(settings.redis_url, **options)
     return Redis.from_url(settings.redis_url, **options)
+
+
+def freeze_startup_objects() -> None:
+    """Move everything alive after start-up (models, vocabularies, routes, schemas) out of the
+    garbage collector's reach: they live as long as the process.
+
+    Without it every full (generation 2) collection walked them all: 67-105 ms with the event
+    loop stopped, every few seconds under load, the worst of the p99 (measured with a
+    gc.callbacks probe on the bench's stream at 112 req/s). Objects created later are collected
+    as usual.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def hot_path_connection(settings: Settings) -> RedisMux | None:
@@ -251,6 +265,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "fusion": dataclasses.asdict(config),
         }
         await preload_scripts(store, settings.redis_budget_ms * 20 / 1000)
+        freeze_startup_objects()
         lifecycle.shutting_down = False
         monitoring_tasks = (
             [asyncio.create_task(monitor.run()), asyncio.create_task(trail.run(AUDIT_FLUSH_S))]
@@ -283,6 +298,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if mux is not None:
                 await mux.aclose()
             await redis.aclose()
+            gc.unfreeze()  # an app closed in a longer-lived process (tests) can be collected
 
     app = FastAPI(title="reviewguard", version="1", lifespan=lifespan)
     app.include_router(routes.router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 
 import pytest
@@ -230,3 +231,17 @@ def test_settings_override_the_thresholds(make_client: ClientFactory) -> None:
     body = strict.post("/v1/reviews/score", json=review()).json()
     assert body["decision"] == "reject"
     assert body["risk_level"] == "high"
+
+
+def test_start_up_objects_are_out_of_the_collectors_reach_until_shutdown(
+    make_client: ClientFactory,
+) -> None:
+    # Full collections would otherwise walk the models and schemas with the loop stopped.
+    gc.unfreeze()
+    client = make_client()
+    frozen = gc.get_freeze_count()
+    assert frozen > 50_000  # the models, routes and schemas of a started app
+    assert frozen > 2 * len(gc.get_objects(generation=2))
+    assert client.post("/v1/reviews/score", json=review()).status_code == 200
+    client.__exit__(None, None, None)
+    assert gc.get_freeze_count() == 0  # closed: collectable again
