@@ -103,11 +103,7 @@ class Config:
             sustain_degraded_share=_env_float("BENCH_SUSTAIN_DEGRADED_SHARE", 0.001),
             # Connections of the fixed-rate runs: enough to keep the schedule through a stall.
             connections=_env_int("BENCH_CONNECTIONS", 64),
-            # As many as the fixed-rate runs: an app that waits on Redis between its CPU bursts
-            # is not saturated by a handful of connections (8 left the scoring worker 22% idle).
-            saturation_connections=_env_int(
-                "BENCH_SAT_CONNECTIONS", max(_env_int("BENCH_CONNECTIONS", 64), 8 * workers)
-            ),
+            saturation_connections=_env_int("BENCH_SAT_CONNECTIONS", 8 * workers),
             wrk_threads=_env_int("BENCH_WRK_THREADS", 1),
             # Two cores: the service on one, the load generator and Redis on the other.
             server_cpus=os.environ.get("BENCH_SERVER_CPUS", "0" if cpus > 1 else ""),
