@@ -52,27 +52,10 @@ def entry_key(review_id: str) -> str:
     return f"rg:v1:{{ar:{review_id}}}"
 
 
-def audit_entry(scored: Scored, config_version: str, recorded_at_s: float) -> dict[str, Any]:
-    verdict = scored.verdict
-    return {
-        "review_id": verdict.review_id,
-        "recorded_at": round(recorded_at_s, 3),
-        "model_version": verdict.model_version,
-        "config_version": config_version,
-        "risk_score": verdict.risk_score,
-        "risk_level": verdict.risk_level,
-        "decision": verdict.decision,
-        "degraded": verdict.degraded,
-        "reasons": [
-            {"code": r.code, "message": r.message, "contribution": r.contribution}
-            for r in verdict.reasons
-        ],
-    }
-
-
 def entry_payload(verdict: Verdict, config_version: str, recorded_at_s: float) -> bytes:
-    """``orjson.dumps(audit_entry(...))``, byte for byte, without building a dict per reason:
-    orjson writes each Reason dataclass as {"code", "message", "contribution"}, in that order."""
+    """One audit entry as JSON: the verdict, when and under which configuration it was given.
+    Reasons go in as the Reason dataclasses, which orjson writes as {"code", "message",
+    "contribution"} (tests/integration/test_audit_writes.py holds it to the dict form)."""
     return orjson.dumps(
         {
             "review_id": verdict.review_id,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import orjson
 import pytest
@@ -17,7 +18,6 @@ from service.monitoring.audit import (
     SCRIPT_CHUNK,
     STREAM_KEY,
     AuditTrail,
-    audit_entry,
     entry_key,
     entry_payload,
 )
@@ -40,6 +40,25 @@ VERDICTS = st.builds(
     model_version=st.text(max_size=20),
     degraded=st.booleans(),
 )
+
+
+def audit_entry(scored: Scored, config_version: str, recorded_at_s: float) -> dict[str, Any]:
+    """The entry as a plain dict, field by field: the definition entry_payload must match."""
+    verdict = scored.verdict
+    return {
+        "review_id": verdict.review_id,
+        "recorded_at": round(recorded_at_s, 3),
+        "model_version": verdict.model_version,
+        "config_version": config_version,
+        "risk_score": verdict.risk_score,
+        "risk_level": verdict.risk_level,
+        "decision": verdict.decision,
+        "degraded": verdict.degraded,
+        "reasons": [
+            {"code": r.code, "message": r.message, "contribution": r.contribution}
+            for r in verdict.reasons
+        ],
+    }
 
 
 def scored(verdict: Verdict) -> Scored:
