@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import gc
 import hashlib
@@ -267,8 +266,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await preload_scripts(store, settings.redis_budget_ms * 20 / 1000)
         freeze_startup_objects()
         lifecycle.shutting_down = False
+        stop_monitoring = asyncio.Event()
         monitoring_tasks = (
-            [asyncio.create_task(monitor.run()), asyncio.create_task(trail.run(AUDIT_FLUSH_S))]
+            [
+                asyncio.create_task(monitor.run(stop_monitoring)),
+                asyncio.create_task(trail.run(AUDIT_FLUSH_S, stop_monitoring)),
+            ]
             if monitor and trail
             else []
         )
@@ -288,10 +291,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             lifecycle.shutting_down = True
             await scorer.drain()
-            for task in monitoring_tasks:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            stop_monitoring.set()  # not cancel(): a flush under way finishes its commands
+            await asyncio.gather(*monitoring_tasks, return_exceptions=True)
             if monitor is not None and trail is not None:
                 await monitor.flush()  # this pod's last counts
                 await trail.flush()  # and decisions

@@ -10,6 +10,7 @@ identities), decision and whether the answer was degraded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -225,10 +226,13 @@ class AuditTrail:
             pipe.expire(STREAM_KEY, self._retention_s)
             await pipe.execute()
 
-    async def run(self, interval_s: float) -> None:
-        """Flush every interval_s until cancelled."""
-        while True:
-            await asyncio.sleep(interval_s)
+    async def run(self, interval_s: float, stop: asyncio.Event) -> None:
+        """Flush every interval_s until `stop` is set; a flush under way finishes first.
+
+        Stopping by cancellation could interrupt a flush mid-command, and redis-py's pool then
+        waited forever to close that connection at shutdown (seen in the tests).
+        """
+        while not await stopped(stop, interval_s):
             await self.flush()
 
     async def entry(self, review_id: str) -> dict[str, Any] | None:
@@ -237,3 +241,12 @@ class AuditTrail:
             return None
         loaded: dict[str, Any] = orjson.loads(raw)
         return loaded
+
+
+async def stopped(stop: asyncio.Event, wait_s: float) -> bool:
+    """Wait up to `wait_s` for `stop`: True when it is set."""
+    if not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait_s):
+                await stop.wait()
+    return stop.is_set()

@@ -21,6 +21,7 @@ from prometheus_client import Counter as PrometheusCounter
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
+from service.monitoring.audit import stopped
 from service.monitoring.drift import Thresholds, compare
 from service.monitoring.metrics import MonitoringMetrics
 from service.monitoring.profile import (
@@ -275,11 +276,11 @@ class Monitor:
                     self.metrics.drift.labels(name, method, window).set(value)
                 self.metrics.drift_detected.labels(name, window).set(int(entry["drifted"]))
 
-    async def run(self) -> None:
-        """Flush every flush_s, refresh the gauges every drift_refresh_s, until cancelled."""
+    async def run(self, stop: asyncio.Event) -> None:
+        """Flush every flush_s, refresh the gauges every drift_refresh_s, until `stop` is set
+        (what is under way finishes first: see AuditTrail.run)."""
         next_refresh = 0.0
-        while True:
-            await asyncio.sleep(self.flush_s)
+        while not await stopped(stop, self.flush_s):
             await self.flush()
             if time.monotonic() >= next_refresh:
                 next_refresh = time.monotonic() + self.drift_refresh_s
