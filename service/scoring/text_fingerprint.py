@@ -8,6 +8,10 @@ import unicodedata
 
 import numpy as np
 
+from service.native import load
+
+_NATIVE = load("simhash")
+
 SIMHASH_BITS = 64
 BANDS = 4
 BAND_BITS = SIMHASH_BITS // BANDS
@@ -74,9 +78,17 @@ def simhash_of(text: str | None) -> int | None:
     # is set when more than half of the hashes have it. Counted with numpy over the 8-byte
     # big-endian digests (columns: bit 63 first), with words hashed once: about 1/7 of the time.
     digests = b"".join(map(_DIGESTS.__getitem__, shingles))
+    if _NATIVE is not None:
+        return int(_NATIVE.majority(digests))
+    return majority_vote(digests, len(shingles))
+
+
+def majority_vote(digests: bytes, n: int) -> int:
+    """Bit k set when more than half of the ``n`` 8-byte big-endian ``digests`` have it (the
+    reference for service/native/simhash.c)."""
     bits = np.unpackbits(np.frombuffer(digests, dtype=np.uint8)).reshape(-1, SIMHASH_BITS)
     counts = np.add.reduce(bits, axis=0, dtype=np.int64)
-    return int.from_bytes(np.packbits(counts * 2 > len(shingles)).tobytes(), "big")
+    return int.from_bytes(np.packbits(counts * 2 > n).tobytes(), "big")
 
 
 def bands_of(simhash: int) -> tuple[str, ...]:
