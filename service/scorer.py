@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
@@ -38,6 +38,11 @@ class Verdict:
     reasons: tuple[Reason, ...]
     model_version: str
     degraded: bool
+    body: bytes = field(default=b"", compare=False, repr=False)
+    """The answer as JSON, built once: the response body and the answer cache's value."""
+
+    def json(self) -> bytes:
+        return self.body or orjson.dumps(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,7 +59,7 @@ class Verdict:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Verdict:
+    def from_dict(cls, data: dict[str, Any], body: bytes = b"") -> Verdict:
         return cls(
             review_id=data["review_id"],
             risk_score=data["risk_score"],
@@ -63,6 +68,7 @@ class Verdict:
             reasons=tuple(Reason(**r) for r in data["reasons"]),
             model_version=data["model_version"],
             degraded=data["degraded"],
+            body=body,
         )
 
 
@@ -187,7 +193,8 @@ class FraudScorer:
         missing: Missing | None,
     ) -> Verdict:
         if observation is not None and observation.cached_answer is not None:
-            verdict = Verdict.from_dict(orjson.loads(observation.cached_answer))
+            cached = observation.cached_answer
+            verdict = Verdict.from_dict(orjson.loads(cached), cached)
             self._notify(Scored(review, verdict, observation.features, is_replay=True))
             return verdict
         features = observation.features if observation is not None else None
@@ -216,6 +223,20 @@ class FraudScorer:
         return verdict
 
     def _verdict(self, review: Review, a: Assessment) -> Verdict:
+        body = orjson.dumps(
+            {
+                "review_id": review.review_id,
+                "risk_score": a.risk_score,
+                "risk_level": a.risk_level,
+                "decision": a.decision,
+                "reasons": [
+                    {"code": r.code, "message": r.message, "contribution": r.contribution}
+                    for r in a.reasons
+                ],
+                "model_version": self.model_version,
+                "degraded": a.degraded,
+            }
+        )
         return Verdict(
             review.review_id,
             a.risk_score,
@@ -224,6 +245,7 @@ class FraudScorer:
             a.reasons,
             self.model_version,
             a.degraded,
+            body,
         )
 
     def _notify(self, scored: Scored) -> None:
@@ -234,9 +256,7 @@ class FraudScorer:
         assert self._store is not None
         try:
             async with asyncio.timeout(max(self._budget_s * 4, 0.2)):
-                await self._store.store_answer(
-                    scored.verdict.review_id, orjson.dumps(scored.verdict.to_dict())
-                )
+                await self._store.store_answer(scored.verdict.review_id, scored.verdict.json())
                 for record in self._recorders:
                     await record(scored)
         except Exception as exc:  # best effort: the answer is out; a failing store is only logged
