@@ -7,6 +7,8 @@ from collections import Counter
 from dataclasses import dataclass
 from operator import itemgetter
 
+from service.native import load
+
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?", re.UNICODE)
 _EXCLAIM_RUN = re.compile(r"[!?]{2,}")
 _EMOJI = "\U0001f300-\U0001faff\u2600-\u27bf"
@@ -131,6 +133,13 @@ _STOP_WORDS = frozenset(
 )
 
 
+# The C counting core (service/native/textsignals.c), given the word lists once: None when it is
+# not built or REVIEWGUARD_NATIVE=0.
+_NATIVE = load("textsignals")
+if _NATIVE is not None:
+    _NATIVE.configure(_EXTREME_WORDS, _STOP_WORDS)
+
+
 @dataclass(frozen=True, slots=True)
 class TextSignals:
     n_chars: int
@@ -164,6 +173,16 @@ def _split_ascii_words(lowered: str) -> list[str]:
 
 
 def describe_text(text: str) -> TextSignals:
+    if _NATIVE is not None:
+        counts = _NATIVE.describe(text)  # None unless the text is ASCII
+        if counts is not None:
+            return TextSignals(len(text), *counts)
+    return describe_text_python(text)
+
+
+def describe_text_python(text: str) -> TextSignals:
+    """describe_text in Python: the reference for service/native/textsignals.c, and what
+    describes text the C code does not (non-ASCII, or when it is not built)."""
     # C-level passes (translate, split, count) and few regex searches: this runs on every review.
     if text.isascii():
         lowered = text.translate(_ASCII_LETTERS_APOSTROPHES)
