@@ -1,9 +1,10 @@
 """The live profile: per-pod counts per bin, flushed to Redis buckets that every pod shares.
 
-The observer runs on the request path and only increments in-process counters (bounded: one per
-quantity bin). A background task adds them to Redis every few seconds with HINCRBY into a
-per-minute hash (for the last hour) and a per-hour hash (for the last day), each with a TTL, and
-refreshes the drift gauges from what all pods wrote. Nothing here waits on Redis while answering.
+The observer runs on the request path and does no I/O: it keeps each answer's values per quantity
+in process, binned with numpy into counters at each flush and every FOLD_EVERY answers (bounded).
+A background task adds the counts to Redis every few seconds with HINCRBY into a per-minute hash
+(for the last hour) and a per-hour hash (for the last day), each with a TTL, and refreshes the
+drift gauges from what all pods wrote. Nothing here waits on Redis while answering.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from prometheus_client import Counter as PrometheusCounter
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
@@ -58,6 +60,13 @@ OPTIONAL_FIELDS = (
 _BIN_KEYS: dict[str, tuple[str, ...]] = {
     q.name: tuple(f"{q.name}:{i}" for i in range(q.n_bins)) for q in QUANTITIES
 }
+# Numeric quantities' inner edges as float64 (exact: the edges are floats or small ints): bin i
+# of x is searchsorted(edges, x, "right"), which is bisect_right, as Quantity.bin_of (NaN: bin 0).
+_EDGES: dict[str, np.ndarray[Any, np.dtype[np.float64]]] = {
+    q.name: np.array(q.edges, dtype=np.float64) for q in QUANTITIES if q.kind == "numeric"
+}
+FOLD_EVERY = 4096
+"""Answers whose values are kept unbinned at most (then binned into the pending counts)."""
 
 
 def minute_key(t_s: float) -> str:
@@ -89,6 +98,9 @@ class LiveProfile:
         self._max_length = _max_text_length(reference)
         self._metrics = metrics
         self._pending: Counter[str] = Counter()
+        # Each quantity's values since the last fold, binned into _pending by _fold.
+        self._values: dict[str, list[float | str]] = {q.name: [] for q in QUANTITIES}
+        self._unfolded = 0
         # labels() builds and looks up a child on every call: each child is kept once used
         # (not before, so that /metrics lists the same series as before).
         self._missing_counters: dict[str, PrometheusCounter] = {}
@@ -98,7 +110,7 @@ class LiveProfile:
         if scored.is_replay:
             return
         verdict, review = scored.verdict, scored.review
-        pending = self._pending
+        values = self._values
         for name, value in observations(
             text=review.text,
             text_probability=scored.text_probability,
@@ -107,7 +119,10 @@ class LiveProfile:
             reasons=verdict.reasons,
             vocabulary=self._vocabulary,
         ):
-            pending[_BIN_KEYS[name][BY_NAME[name].bin_of(value)]] += 1
+            values[name].append(value)
+        self._unfolded += 1
+        if self._unfolded >= FOLD_EVERY:
+            self._fold()
         if self._metrics is not None:
             self._check_integrity(scored)
 
@@ -157,8 +172,31 @@ class LiveProfile:
             self._violation_counters[name, constraint] = counter
         counter.inc()
 
+    def _fold(self) -> None:
+        """Bins the values kept since the last fold into the pending counts."""
+        pending = self._pending
+        for name, kept in self._values.items():
+            if not kept:
+                continue
+            keys = _BIN_KEYS[name]
+            edges = _EDGES.get(name)
+            if edges is None:  # categorical: few distinct values
+                quantity = BY_NAME[name]
+                for value, n in Counter(kept).items():
+                    pending[keys[quantity.bin_of(value)]] += n
+            else:
+                x = np.array(kept, dtype=np.float64)
+                bins = np.searchsorted(edges, x, side="right")
+                bins[np.isnan(x)] = 0
+                for i, n in enumerate(np.bincount(bins, minlength=len(keys)).tolist()):
+                    if n:
+                        pending[keys[i]] += n
+            kept.clear()
+        self._unfolded = 0
+
     def take(self) -> dict[str, int]:
         """The counts since the last take (and forget them)."""
+        self._fold()
         pending, self._pending = self._pending, Counter()
         return dict(pending)
 

@@ -88,6 +88,7 @@ def _steps(lo: float, hi: float, n: int) -> tuple[float, ...]:
 
 GROUPS: tuple[str, ...] = tuple(sorted(set(GROUP_OF.values())))
 _CONTRIBUTION_NAMES = tuple(f"contribution_{group}" for group in GROUPS)
+_NO_CONTRIBUTION = dict.fromkeys(GROUPS, 0.0)
 DECISIONS = ("allow", "review", "reject")
 
 QUANTITIES: tuple[Quantity, ...] = (
@@ -128,7 +129,8 @@ class TextDescriptors:
 
 def describe(text: str, vocabulary: frozenset[str] | None) -> TextDescriptors:
     """C-level passes, no Python loop over characters: this runs on every answer."""
-    if text.isascii():
+    ascii_text = text.isascii()
+    if ascii_text:
         lowered = text.translate(_ASCII_LETTERS_SPACES)
         words = lowered.split()
         visible = len(lowered) - lowered.count(" ")
@@ -143,7 +145,7 @@ def describe(text: str, vocabulary: frozenset[str] | None) -> TextDescriptors:
         known = sum(map(vocabulary.__contains__, words))
         oov = 1 - known / len(words)
     emoticons = 0
-    if not text.isascii() or ":" in text or ";" in text or "=" in text or "<" in text:
+    if not ascii_text or ":" in text or ";" in text or "=" in text or "<" in text:
         emoticons = len(EMOTICON.findall(text))
     return TextDescriptors(
         length=len(text),
@@ -171,21 +173,20 @@ def observations(
     values: list[tuple[str, float | str]] = [("risk", risk), ("decision", decision)]
     if text_probability is not None:
         values.append(("text_score", text_probability))
-    by_group = dict.fromkeys(GROUPS, 0.0)
+    by_group = _NO_CONTRIBUTION.copy()
+    group_of = GROUP_OF.get
     for reason in reasons:
-        group = GROUP_OF.get(reason.code)
+        group = group_of(reason.code)
         if group is not None:
             by_group[group] += reason.contribution
-    values.extend(zip(_CONTRIBUTION_NAMES, by_group.values(), strict=True))
+    values += zip(_CONTRIBUTION_NAMES, by_group.values(), strict=True)
     if text:
         d = describe(text, vocabulary)
-        values.extend(
-            [
-                ("text_length", d.length),
-                ("text_nonletter_share", d.nonletter_share),
-                ("text_exclamation_density", d.exclamation_density),
-                ("text_emoji_density", d.emoji_density),
-            ]
+        values += (
+            ("text_length", d.length),
+            ("text_nonletter_share", d.nonletter_share),
+            ("text_exclamation_density", d.exclamation_density),
+            ("text_emoji_density", d.emoji_density),
         )
         if d.oov_share is not None:
             values.append(("text_oov_share", d.oov_share))
