@@ -19,6 +19,11 @@ a text an integer feature id with a few numpy operations:
 Then one sort counts the occurrences of each feature, and per block: tf = 1 + ln(count),
 w = tf x idf, score = sum(w x coef) / sqrt(sum(w**2)) (norm 1 when nothing is known).
 
+When service/native/textkernel.c is built, `block_scores` and `predict` run it instead: one C
+call per text over these same arrays (views, no copies), the numpy path staying the reference
+and the fallback (`block_scores_numpy`, `predict_numpy`; REVIEWGUARD_NATIVE=0 turns C off). It
+sums in another order: the two agree within ~1e-15 (1e-12 in tests/unit/test_native_textkernel.py).
+
 `TextKernel.from_model` accepts only that graph, node for node (operators, wiring, every fixed
 attribute and constant), and raises `UnsupportedGraphError` saying what differs otherwise, so a
 model exported some other way keeps running on onnxruntime. Scores equal onnxruntime's up to
@@ -40,6 +45,11 @@ import numpy as np
 import numpy.typing as npt
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+from service.native import load
+
+# service/native/textkernel.c: block_scores and predict of one text in one call (None: numpy)
+_NATIVE = load("textkernel")
 
 INPUT_NAME = "text"
 OUTPUT_NAME = "p_fake"
@@ -530,6 +540,45 @@ class TextKernel:
         # the blocks' scores are summed in the graph's order
         self._order = [ordered.index(b) for b in blocks]
         self._calibration = calibration
+        self._native = self._native_kernel()
+
+    def native_arguments(self) -> dict[str, Any]:
+        """What service/native/textkernel.c's Kernel is built from: these very arrays."""
+        chars: tuple[Any, ...] | None = None
+        words: list[tuple[Any, ...]] = []
+        for x in self._extractors:
+            if isinstance(x, _Chars):
+                chars = (x.low, x.high, x._digits, x._first, x._table)
+            else:
+                dead = int(x._unigrams[0])  # word index 0: any unknown token
+                table = (x._translation, x._index, int(x._base), x._unigrams, x._grams)
+                words.append((x.low, x.high, dead, *table))
+        c = self._calibration
+        return {
+            "stride": self._stride,
+            "weights": self._weights,
+            "tf2": _TF2,
+            "order": self._order,
+            "intercept": c.intercept,
+            "platt_a": c.platt_a,
+            "platt_b": c.platt_b,
+            "chars": chars,
+            "words": words,
+        }
+
+    def _native_kernel(self) -> Any:
+        """The C kernel over these arrays, or None (no module, or arrays it refuses: numpy)."""
+        if _NATIVE is None:
+            return None
+        try:
+            return _NATIVE.Kernel(**self.native_arguments())
+        except (ValueError, TypeError, OverflowError):
+            return None
+
+    @property
+    def native(self) -> bool:
+        """Whether block_scores and predict run in C (service/native/textkernel.c)."""
+        return self._native is not None
 
     @classmethod
     def load(cls, onnx_path: Path) -> TextKernel:
@@ -554,6 +603,12 @@ class TextKernel:
 
     def block_scores(self, text: str) -> list[float]:
         """Each block's score (dot product over norm), in id-space order."""
+        if self._native is not None:
+            return list(self._native.block_scores(text))
+        return self.block_scores_numpy(text)
+
+    def block_scores_numpy(self, text: str) -> list[float]:
+        """block_scores with numpy: the reference of the C path, and its fallback."""
         # What onnxruntime is given: UTF-8, lone surrogates replaced by "?" (utf-32 does the same).
         raw = text.encode("utf-8", "replace")
         codes: Codes = (
@@ -587,7 +642,13 @@ class TextKernel:
         return [dot / (math.sqrt(sq) or 1.0) for sq, dot in sums]
 
     def predict(self, text: str) -> float:
-        scores = self.block_scores(text)
+        if self._native is not None:
+            return float(self._native.predict(text))
+        return self.predict_numpy(text)
+
+    def predict_numpy(self, text: str) -> float:
+        """predict with numpy: the reference of the C path, and its fallback."""
+        scores = self.block_scores_numpy(text)
         decision = scores[self._order[0]]
         for i in self._order[1:]:
             decision += scores[i]
