@@ -17,6 +17,7 @@ from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from service import native
 from service.api import errors, moderation, monitoring, routes
 from service.api.guards import ApiKeys, BodyLimitMiddleware, require_api_key
 from service.breaker import CircuitBreaker
@@ -215,6 +216,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.text_model_dir, threads=settings.onnx_threads, engine=settings.text_engine
         )
         log.info("text model %s runs on %s", classifier.version, classifier.engine)
+        accelerators = native.status()
+        if not all(accelerators.values()):
+            off = sorted(name for name, on in accelerators.items() if not on)
+            log.warning("C accelerators not running (slower, same answers): %s", ", ".join(off))
         behaviour = load_behaviour(settings)
         redis = redis_client(settings)
         mux = hot_path_connection(settings)
@@ -260,6 +265,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "model_version": scorer.model_version,
             "text_model": classifier.manifest,
             "text_engine": classifier.engine,
+            "native": accelerators,
             "behaviour_model": dict(behaviour.manifest) if behaviour else None,
             "fusion": dataclasses.asdict(config),
         }

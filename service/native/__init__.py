@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from pathlib import Path
 from types import ModuleType
 
 ENABLED = os.environ.get("REVIEWGUARD_NATIVE", "1").strip().lower() not in ("0", "false", "no")
@@ -25,3 +26,9 @@ def load(name: str) -> ModuleType | None:
         return importlib.import_module(f"service.native.{name}")
     except ImportError:
         return None
+
+
+def status() -> dict[str, bool]:
+    """Each accelerator whose source ships here, and whether it runs (built and enabled)."""
+    sources = sorted(path.stem for path in Path(__file__).parent.glob("*.c"))
+    return {name: load(name) is not None for name in sources}

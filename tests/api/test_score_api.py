@@ -9,6 +9,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
+from service import native
 from tests.api.conftest import ClientFactory, review
 
 
@@ -211,6 +212,8 @@ def test_probes_model_and_metrics(client: TestClient) -> None:
     assert model["model_version"] == ready["model_version"]
     assert model["text_model"]["version"] in model["model_version"]
     assert model["text_engine"] == "kernel"  # the default model is one the kernel runs
+    # Which C accelerators run: every one shipped, unless not built or turned off.
+    assert model["native"] == native.status() and set(model["native"]) >= {"simhash"}
     assert model["fusion"]["base_rate"] == pytest.approx(0.04)
     client.post("/v1/reviews/score", json=review())
     metrics = client.get("/metrics").text
