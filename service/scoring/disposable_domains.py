@@ -64,5 +64,8 @@ DISPOSABLE_DOMAINS: frozenset[str] = frozenset(
 def is_disposable_domain(domain: str) -> bool:
     """True for a listed domain or any subdomain of one (``x.mailinator.com``)."""
     domain = domain.strip().lower().rstrip(".")
-    parts = domain.split(".")
-    return any(".".join(parts[i:]) in DISPOSABLE_DOMAINS for i in range(len(parts) - 1))
+    while "." in domain:  # the domain, then each parent that still has a dot
+        if domain in DISPOSABLE_DOMAINS:
+            return True
+        domain = domain[domain.index(".") + 1 :]
+    return False

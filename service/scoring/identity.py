@@ -6,6 +6,7 @@ import functools
 import hashlib
 import ipaddress
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from service.scoring.disposable_domains import is_disposable_domain
@@ -42,6 +43,15 @@ _IANA_TIMEZONE = re.compile(r"[A-Za-z_]+(/[A-Za-z0-9_+\-]+)+")
 # no leading zeros, each part <= 255): the common case, answered without ipaddress.
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
 _CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+# Hex digits and colons only: an IPv6 text without an embedded IPv4 part or a scope id.
+# Each group 1-4 digits; empty groups (from colons) are told apart by the parser.
+_IPV6_PLAIN = re.compile(r"(?:[0-9A-Fa-f]{1,4}(?![0-9A-Fa-f])|:)+")
+_ZERO_GROUPS = ("0",) * 8
+_HEX_BASES = (16,) * 8
+_IPV6_PADDED_FORMAT = ":%x:%x:%x:%x:%x:%x:%x:%x:"
+_ZERO_RUNS = tuple(":0" * n + ":" for n in range(8, 1, -1))
+_IPV4_MAPPED_HIGH = [0, 0, 0, 0, 0, 0xFFFF]
+_NO_ADDRESS: tuple[None, None] = (None, None)
 _SHA256_BLOCK = 64
 _IPAD = bytes(x ^ 0x36 for x in range(256))
 _OPAD = bytes(x ^ 0x5C for x in range(256))
@@ -57,22 +67,114 @@ def _hmac_sha256_pads(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
     return hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD))
 
 
-def keyed_hash(key: bytes, kind: str, value: str, hex_len: int = ENTITY_HASH_HEX) -> str:
-    """HMAC-SHA256 of ``value`` under ``key``, domain-separated by ``kind``, truncated to hex."""
+_KEYS_KEPT = 8
+_KINDS_KEPT = 64
+_KEYED_STATES: dict[bytes, dict[str, tuple[hashlib._Hash, hashlib._Hash]]] = {}
+"""Per key, per kind: the inner state after the padded key and ``kind + "\\x00"``, and the outer
+state after the padded key. A keyed hash then copies them, hashes its value and finishes: no key
+schedule and no prefix per call. Bounded (a handful of keys and kinds are ever used)."""
+
+
+def _keyed_states(key: bytes, kind: str) -> tuple[hashlib._Hash, hashlib._Hash]:
     inner_pad, outer_pad = _hmac_sha256_pads(key)
     inner = inner_pad.copy()
-    inner.update(kind.encode() + b"\x00" + value.encode("utf-8", "surrogatepass"))
-    outer = outer_pad.copy()
+    inner.update(kind.encode() + b"\x00")
+    by_kind = _KEYED_STATES.get(key)
+    if by_kind is None and len(_KEYED_STATES) < _KEYS_KEPT:
+        by_kind = _KEYED_STATES[key] = {}
+    if by_kind is not None and len(by_kind) < _KINDS_KEPT:
+        by_kind[kind] = (inner, outer_pad)
+    return inner, outer_pad
+
+
+def keyed_hash(key: bytes, kind: str, value: str, hex_len: int = ENTITY_HASH_HEX) -> str:
+    """HMAC-SHA256 of ``value`` under ``key``, domain-separated by ``kind``, truncated to hex."""
+    by_kind = _KEYED_STATES.get(key)
+    states = None if by_kind is None else by_kind.get(kind)
+    inner_state, outer_state = _keyed_states(key, kind) if states is None else states
+    inner = inner_state.copy()
+    inner.update(value.encode("utf-8", "surrogatepass"))
+    outer = outer_state.copy()
     outer.update(inner.digest())
     return outer.hexdigest()[:hex_len]
 
 
-def network_of(ip: str) -> str | None:
-    """The /24 (IPv4) or /64 (IPv6) network of ``ip`` as text; None if it is not an address."""
-    if _CANONICAL_IPV4.fullmatch(stripped := ip.strip()):
-        return f"{stripped[: stripped.rindex('.')]}.0/24"
+def _ipv6_hextets(text: str) -> list[int] | None:
+    """The eight 16-bit groups of a plain textual IPv6 address (1-4 hex digits per group, at
+    most one ``::`` standing for one or more zero groups), as ipaddress reads it; None for any
+    other text (embedded IPv4, scope ids, anything invalid): ipaddress then decides."""
+    if _IPV6_PLAIN.fullmatch(text) is None:
+        return None
+    high, double_colon, low = text.partition("::")
+    if double_colon:
+        high_groups = high.split(":") if high else []
+        low_groups = low.split(":") if low else []
+        zeros = 8 - len(high_groups) - len(low_groups)
+        if zeros < 1:
+            return None
+        groups = [*high_groups, *_ZERO_GROUPS[:zeros], *low_groups]
+    else:
+        groups = text.split(":")
+        if len(groups) != 8:
+            return None
+    if "" in groups:  # a lone leading or trailing colon, or a second "::"
+        return None
+    return list(map(int, groups, _HEX_BASES))
+
+
+def _ipv6_text(groups: Sequence[int]) -> str:
+    """The compressed form ipaddress prints: lower-case hex without leading zeros, the first
+    of the longest runs of two or more zero groups as ``::``."""
+    padded = _IPV6_PADDED_FORMAT % tuple(groups)
+    if ":0:0:" not in padded:
+        return padded[1:-1]
+    for run in _ZERO_RUNS:  # longest first: the first found is the first longest run
+        at = padded.find(run)
+        if at >= 0:
+            return f"{padded[1:at]}::{padded[at + len(run) : -1]}"
+    raise AssertionError("unreachable: a run of two zero groups was found above")
+
+
+def _read_ip(stripped: str) -> tuple[str, str] | None:
+    """The canonical text and network of a dotted quad or a plain IPv6 text, read here
+    (ipaddress objects cost microseconds each); None for every other text, ipaddress's to read."""
+    if _CANONICAL_IPV4.fullmatch(stripped):
+        return stripped, f"{stripped[: stripped.rindex('.')]}.0/24"
+    groups = _ipv6_hextets(stripped)
+    if groups is None:
+        return None
+    if groups[:6] == _IPV4_MAPPED_HIGH:
+        high, low = groups[6], groups[7]
+        quad = f"{high >> 8}.{high & 0xFF}.{low >> 8}"
+        return f"{quad}.{low & 0xFF}", f"{quad}.0/24"
+    return _ipv6_text(groups), f"{_ipv6_text((*groups[:4], 0, 0, 0, 0))}/64"
+
+
+def _ip_and_network(ip: str) -> tuple[str, str | None] | None:
+    """``(canonical_ip(ip), network_of(canonical_ip(ip)))``, or None if ``ip`` is not an address."""
+    stripped = ip.strip()
+    read = _read_ip(stripped)
+    if read is not None:
+        return read
+    canonical = _canonical_ip_by_ipaddress(stripped)
+    if canonical is None:
+        return None
+    return canonical, _network_by_ipaddress(canonical)
+
+
+def _canonical_ip_by_ipaddress(stripped: str) -> str | None:
     try:
-        address = ipaddress.ip_address(ip.strip())
+        address = ipaddress.ip_address(stripped)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return str(address)
+
+
+def _network_by_ipaddress(stripped: str) -> str | None:
+    try:
+        address = ipaddress.ip_address(stripped)
     except ValueError:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
@@ -81,16 +183,15 @@ def network_of(ip: str) -> str | None:
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
+def network_of(ip: str) -> str | None:
+    """The /24 (IPv4) or /64 (IPv6) network of ``ip`` as text; None if it is not an address."""
+    read = _read_ip(stripped := ip.strip())
+    return _network_by_ipaddress(stripped) if read is None else read[1]
+
+
 def canonical_ip(ip: str) -> str | None:
-    if _CANONICAL_IPV4.fullmatch(stripped := ip.strip()):
-        return stripped
-    try:
-        address = ipaddress.ip_address(ip.strip())
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return str(address)
+    read = _read_ip(stripped := ip.strip())
+    return _canonical_ip_by_ipaddress(stripped) if read is None else read[0]
 
 
 def fallback_device_key(device: Device) -> str | None:
@@ -107,9 +208,32 @@ def fallback_device_key(device: Device) -> str | None:
     return "\x1f".join(parts)
 
 
+# User agents, screens and timezones repeat across reviews (a few hundred distinct values in
+# real traffic), so what each implies is worked out once per distinct text; the caches are
+# bounded, and the texts are only ever compared, never kept beyond them.
+_CUE_CACHE = 1024
+
+
+@functools.lru_cache(maxsize=_CUE_CACHE)
+def _user_agent_cues(user_agent: str) -> tuple[bool, bool, bool]:
+    """(headless, names two incompatible platforms, a phone's user agent)."""
+    ua = user_agent.lower()
+    platforms = (
+        ("windows nt" in ua)  # windows
+        + ("iphone" in ua or "ipad" in ua)  # ios
+        + ("android" in ua)
+        + ("macintosh" in ua)  # mac
+        + ("x11; linux" in ua)  # linux
+    )
+    return (
+        any(marker in ua for marker in HEADLESS_MARKERS),
+        platforms >= 2,
+        "iphone" in ua or ("android" in ua and "mobile" in ua),
+    )
+
+
 def is_headless(user_agent: str | None) -> bool:
-    ua = (user_agent or "").lower()
-    return any(marker in ua for marker in HEADLESS_MARKERS)
+    return _user_agent_cues(user_agent or "")[0]
 
 
 def _screen_size(screen: str | None) -> tuple[int, int] | None:
@@ -119,6 +243,22 @@ def _screen_size(screen: str | None) -> tuple[int, int] | None:
     if match is None:
         return None
     return int(match.group(1)), int(match.group(2))
+
+
+@functools.lru_cache(maxsize=_CUE_CACHE)
+def _screen_cues(screen: str) -> tuple[bool, bool]:
+    """(a short side over 1024 px, a bad screen) of a screen that was sent."""
+    size = _screen_size(screen)
+    return (
+        size is not None and min(size) > 1024,
+        size is None or not all(1 <= side <= 20000 for side in size),
+    )
+
+
+@functools.lru_cache(maxsize=_CUE_CACHE)
+def _is_bad_timezone(timezone: str) -> bool:
+    tz = timezone.strip()
+    return bool(tz) and tz not in {"UTC", "GMT"} and _IANA_TIMEZONE.fullmatch(tz) is None
 
 
 def inconsistency_cues(device: Device) -> tuple[str, ...]:
@@ -131,26 +271,32 @@ def inconsistency_cues(device: Device) -> tuple[str, ...]:
       ``Area/Location`` name (spoofing tools often send offsets or garbage).
     """
     cues: list[str] = []
-    ua = (device.user_agent or "").lower()
-    platforms = (
-        ("windows nt" in ua)  # windows
-        + ("iphone" in ua or "ipad" in ua)  # ios
-        + ("android" in ua)
-        + ("macintosh" in ua)  # mac
-        + ("x11; linux" in ua)  # linux
-    )
-    if platforms >= 2:
+    _, two_platforms, is_phone_ua = _user_agent_cues(device.user_agent or "")
+    if two_platforms:
         cues.append("ua_two_platforms")
-    size = _screen_size(device.screen)
-    is_phone_ua = "iphone" in ua or ("android" in ua and "mobile" in ua)
-    if size is not None and is_phone_ua and min(size) > 1024:
-        cues.append("mobile_ua_desktop_screen")
-    if device.screen and (size is None or not all(1 <= side <= 20000 for side in size)):
-        cues.append("bad_screen")
-    tz = (device.timezone or "").strip()
-    if tz and tz not in {"UTC", "GMT"} and _IANA_TIMEZONE.fullmatch(tz) is None:
+    if device.screen:
+        wide, bad = _screen_cues(device.screen)
+        if wide and is_phone_ua:
+            cues.append("mobile_ua_desktop_screen")
+        if bad:
+            cues.append("bad_screen")
+    if device.timezone and _is_bad_timezone(device.timezone):
         cues.append("bad_timezone")
     return tuple(cues)
+
+
+def _device_cues(device: Device) -> tuple[bool, bool]:
+    """``(is_headless(device.user_agent), bool(inconsistency_cues(device)))``."""
+    headless, two_platforms, is_phone_ua = _user_agent_cues(device.user_agent or "")
+    if two_platforms:
+        return headless, True
+    screen = device.screen
+    if screen:
+        wide, bad = _screen_cues(screen)
+        if bad or (wide and is_phone_ua):
+            return headless, True
+    timezone = device.timezone
+    return headless, timezone is not None and _is_bad_timezone(timezone)
 
 
 def email_parts(email: str | None) -> tuple[str, str] | None:
@@ -173,7 +319,6 @@ def _char_class(ch: str) -> str:
 
 
 _ASCII_CHAR_CLASS = str.maketrans({c: _char_class(chr(c)) for c in range(128)})
-_CLASS_RUN = re.compile(r"d+|v+|c+|o+")
 
 
 def username_dubiousness(name: str | None) -> float:
@@ -215,26 +360,36 @@ def username_dubiousness(name: str | None) -> float:
 
 
 def _ascii_username_dubiousness(name: str) -> float:
-    """``username_dubiousness`` of an ASCII name, by runs of classes instead of characters: the
-    classes by one translate (str.split drops the same whitespace as isspace), runs by a regex."""
+    """``username_dubiousness`` of an ASCII name by string searches instead of a walk: the classes
+    by one translate (str.split drops the same whitespace as isspace); a switch is a change of
+    class once vowels and consonants are one class, and each such pair of two different classes
+    is counted by str.count (two of them never overlap); the longest runs only matter up to their
+    caps, so "is there a run of k" is asked for k = 4 up to the cap."""
     classes = "".join(name.split()).translate(_ASCII_CHAR_CLASS)
     n = len(classes)
     if not n:
         return 0.0
-    longest_digits = longest_consonants = switches = 0
-    previous = ""
-    for run in _CLASS_RUN.findall(classes):
-        cls = run[0]
-        if previous and (cls in "do" or previous in "do"):
-            switches += 1
-        if cls == "d":
-            longest_digits = max(longest_digits, len(run))
-        elif cls == "c":
-            longest_consonants = max(longest_consonants, len(run))
-        previous = cls
+    coarse = classes.replace("v", "c")
+    switches = (
+        coarse.count("cd")
+        + coarse.count("dc")
+        + coarse.count("co")
+        + coarse.count("oc")
+        + coarse.count("do")
+        + coarse.count("od")
+    )
+    digit_run = consonant_run = 0.0
+    if "dddd" in classes:
+        longest = 4
+        while longest < 8 and "d" * (longest + 1) in classes:
+            longest += 1
+        digit_run = min(1.0, longest / 8)
+    if "cccc" in classes:
+        longest = 4
+        while longest < 6 and "c" * (longest + 1) in classes:
+            longest += 1
+        consonant_run = min(1.0, longest / 6)
     digit_share = classes.count("d") / n
-    digit_run = 0.0 if longest_digits < 4 else min(1.0, longest_digits / 8)
-    consonant_run = 0.0 if longest_consonants < 4 else min(1.0, longest_consonants / 6)
     switch_rate = switches / n
     switchy = max(0.0, min(1.0, (switch_rate - 0.3) / 0.4))
     return (digit_share + digit_run + consonant_run + switchy) / 4
@@ -260,29 +415,30 @@ class Identity:
 
 def identify(review: Review, hmac_key: bytes) -> Identity:
     device = review.device
+    account = review.account
     fingerprint = (device.fingerprint or "").strip()
     if fingerprint:
         device_h: str | None = keyed_hash(hmac_key, "fp", fingerprint)
     else:
         fallback = fallback_device_key(device)
         device_h = None if fallback is None else keyed_hash(hmac_key, "dev", fallback)
-    ip = canonical_ip(device.ip) if device.ip else None
-    net = network_of(ip) if ip else None
-    parts = email_parts(review.account.email)
-    name = review.account.username or (parts[0] if parts else None)
-    return Identity(
-        review_h=keyed_hash(hmac_key, "r", review.review_id, REVIEW_HASH_HEX),
-        account_h=keyed_hash(hmac_key, "a", review.account.id),
-        product_h=keyed_hash(hmac_key, "p", review.product_id),
-        device_h=device_h,
-        has_fingerprint=bool(fingerprint),
-        ip_h=None if ip is None else keyed_hash(hmac_key, "ip", ip),
-        net_h=None if net is None else keyed_hash(hmac_key, "net", net),
-        simhash=simhash_of(review.text),
-        is_headless=is_headless(device.user_agent),
-        is_inconsistent_device=bool(inconsistency_cues(device)),
-        is_disposable_email=parts is not None and is_disposable_domain(parts[1]),
-        username_dubiousness=username_dubiousness(name),
+    ip, net = (_ip_and_network(device.ip) or _NO_ADDRESS) if device.ip else _NO_ADDRESS
+    parts = email_parts(account.email)
+    name = account.username or (parts[0] if parts else None)
+    headless, inconsistent = _device_cues(device)
+    return Identity(  # positionally: keyword arguments cost more
+        keyed_hash(hmac_key, "r", review.review_id, REVIEW_HASH_HEX),  # review_h
+        keyed_hash(hmac_key, "a", account.id),  # account_h
+        keyed_hash(hmac_key, "p", review.product_id),  # product_h
+        device_h,
+        bool(fingerprint),  # has_fingerprint
+        None if ip is None else keyed_hash(hmac_key, "ip", ip),  # ip_h
+        None if net is None else keyed_hash(hmac_key, "net", net),  # net_h
+        simhash_of(review.text),
+        headless,  # is_headless
+        inconsistent,  # is_inconsistent_device
+        parts is not None and is_disposable_domain(parts[1]),  # is_disposable_email
+        username_dubiousness(name),
     )
 
 

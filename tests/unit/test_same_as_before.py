@@ -39,6 +39,7 @@ from service.monitoring.profile import (
 )
 from service.scorer import Scored, Verdict
 from service.scoring.behaviour import BehaviourModel
+from service.scoring.disposable_domains import DISPOSABLE_DOMAINS, is_disposable_domain
 from service.scoring.features import (
     NO_CROWD,
     AccountState,
@@ -49,10 +50,15 @@ from service.scoring.features import (
 )
 from service.scoring.fusion import GROUP_OF, Assessment, FusionConfig, Reason, assess
 from service.scoring.identity import (
+    HEADLESS_MARKERS,
     Identity,
     _char_class,
     canonical_ip,
+    email_parts,
+    fallback_device_key,
+    identify,
     inconsistency_cues,
+    is_headless,
     keyed_hash,
     network_of,
     username_dubiousness,
@@ -179,7 +185,45 @@ IP_LIKE = st.one_of(
     ).map("".join),
     st.ip_addresses(v=4).map(lambda a: f"::ffff:{a}"),
     ASCII_TEXT,
+    st.builds(  # IPv6 as people write it: padded, upper case, "::" anywhere, mapped, scoped
+        lambda a, form, pad, upper, suffix: (
+            (_ipv6_form(a, form, pad).upper() if upper else _ipv6_form(a, form, pad)) + suffix
+        ),
+        st.one_of(
+            st.ip_addresses(v=6),
+            st.ip_addresses(v=4).map(lambda a: ipaddress.IPv6Address(f"::ffff:{a}")),
+            st.lists(st.sampled_from([0, 0, 0, 1, 0xFFFF, 0xDB8]), min_size=8, max_size=8).map(
+                lambda g: ipaddress.IPv6Address(":".join(f"{x:x}" for x in g))
+            ),
+        ),
+        st.sampled_from(["compressed", "exploded", "plain", "every_run"]),
+        st.booleans(),
+        st.booleans(),
+        st.sampled_from(["", "", "", ":", "::", ":1", "%eth0", "0", " ", "g"]),
+    ),
+    st.text(alphabet="0123456789abcdefABCDEF:.% ", max_size=45),
 )
+
+
+def _ipv6_form(address: ipaddress.IPv6Address, form: str, pad: bool) -> str:
+    """A text of ``address``: ipaddress's forms, the groups without "::", or a "::" for some
+    run of zero groups that need not be the longest (all are valid inputs)."""
+    if form == "compressed":
+        return address.compressed
+    if form == "exploded":
+        return address.exploded
+    groups = [
+        f"{int(address.exploded[i : i + 4], 16):{'04x' if pad else 'x'}}" for i in range(0, 39, 5)
+    ]
+    if form == "plain":
+        return ":".join(groups)
+    zero = [i for i, g in enumerate(groups) if int(g, 16) == 0]
+    if not zero:
+        return ":".join(groups)
+    start = zero[-1]
+    while start - 1 in zero:
+        start -= 1
+    return f"{':'.join(groups[:start])}::{':'.join(groups[zero[-1] + 1 :])}"
 
 
 @settings(max_examples=1000, deadline=None)
@@ -187,6 +231,21 @@ IP_LIKE = st.one_of(
 def test_addresses_and_networks_as_before(ip: str) -> None:
     assert canonical_ip(ip) == old_canonical_ip(ip)
     assert network_of(ip) == old_network_of(ip)
+
+
+def test_ipv6_texts_as_before() -> None:
+    texts = [
+        "::", "::1", "1::", "::0", "0::0", "1:2:3:4:5:6:7::", "::2:3:4:5:6:7:8", "1::8",
+        "1:2:3:4:5:6:7:8", "1:0:0:2:0:0:0:3", "1:0:0:0:2:0:0:0", "0:0:1:0:0:1:0:0",
+        "0000:0000:0000:0000:0000:ffff:0102:0304", "::ffff:102:304", "::FFFF:0:0",
+        "::fffe:102:304", "0:0:0:0:1:ffff:102:304", "2001:DB8::0001", "2001:db8:0:0:1::",
+        "1:2:3:4:5:6:7:8:9", "1::2::3", ":::", ":1::", "1::2:", "12345::", "::1:2:3:4:5:6:7:8",
+        "1:2:3:4:5:6:7", "1:2:3:4:5:6:7::8", "fe80::1%eth0", "fe80::1%", "::1.2.3.4",
+        "::ffff:1.2.3.4", " 2001:db8::1 ", "2001:db8::1/64", "::g", ":", "", "::00000",
+    ]  # fmt: skip
+    for ip in texts:
+        assert canonical_ip(ip) == old_canonical_ip(ip), ip
+        assert network_of(ip) == old_network_of(ip), ip
 
 
 def test_every_canonical_octet_as_before() -> None:
@@ -293,6 +352,127 @@ _UA_PARTS = st.sampled_from(
 def test_inconsistency_cues_as_before(ua: str, screen: str | None, tz: str | None) -> None:
     device = Device(user_agent=ua, screen=screen, timezone=tz)
     assert inconsistency_cues(device) == old_inconsistency_cues(device)
+
+
+def old_is_headless(user_agent: str | None) -> bool:
+    ua = (user_agent or "").lower()
+    return any(marker in ua for marker in HEADLESS_MARKERS)
+
+
+def old_is_disposable_domain(domain: str) -> bool:
+    domain = domain.strip().lower().rstrip(".")
+    parts = domain.split(".")
+    return any(".".join(parts[i:]) in DISPOSABLE_DOMAINS for i in range(len(parts) - 1))
+
+
+def old_identify(review: Review, hmac_key: bytes) -> Identity:
+    device = review.device
+    fingerprint = (device.fingerprint or "").strip()
+    if fingerprint:
+        device_h: str | None = old_keyed_hash(hmac_key, "fp", fingerprint)
+    else:
+        fallback = fallback_device_key(device)
+        device_h = None if fallback is None else old_keyed_hash(hmac_key, "dev", fallback)
+    ip = old_canonical_ip(device.ip) if device.ip else None
+    net = old_network_of(ip) if ip else None
+    parts = email_parts(review.account.email)
+    name = review.account.username or (parts[0] if parts else None)
+    return Identity(
+        review_h=old_keyed_hash(hmac_key, "r", review.review_id, 12),
+        account_h=old_keyed_hash(hmac_key, "a", review.account.id),
+        product_h=old_keyed_hash(hmac_key, "p", review.product_id),
+        device_h=device_h,
+        has_fingerprint=bool(fingerprint),
+        ip_h=None if ip is None else old_keyed_hash(hmac_key, "ip", ip),
+        net_h=None if net is None else old_keyed_hash(hmac_key, "net", net),
+        simhash=simhash_of(review.text),
+        is_headless=old_is_headless(device.user_agent),
+        is_inconsistent_device=bool(old_inconsistency_cues(device)),
+        is_disposable_email=parts is not None and old_is_disposable_domain(parts[1]),
+        username_dubiousness=old_username_dubiousness(name),
+    )
+
+
+_DOMAINS = st.one_of(
+    st.sampled_from(
+        [
+            "gmail.com", "MAILINATOR.com", "x.mailinator.com.", "a.b.yopmail.com", "com",
+            "mailinator", ".mailinator.com", "mailinator..com", "..", ".", "", " Gmx.DE ",
+        ]
+    ),
+    st.sampled_from(sorted(DISPOSABLE_DOMAINS)),
+    st.text(alphabet="abm.-", max_size=12),
+    ANY_TEXT,
+)  # fmt: skip
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_DOMAINS)
+def test_disposable_domains_as_before(domain: str) -> None:
+    assert is_disposable_domain(domain) == old_is_disposable_domain(domain)
+
+
+_USER_AGENTS = st.one_of(
+    st.none(),
+    st.sampled_from(
+        [
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 Mobile",
+            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Mobile Safari/537.36",
+            "Mozilla/5.0 (Linux; Android 14; SM-X910) AppleWebKit/537.36 Safari/537.36",
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 HeadlessChrome/131.0",
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 Version/17.6",
+        ]
+    ),
+    st.lists(
+        st.one_of(_UA_PARTS, st.sampled_from([*HEADLESS_MARKERS, "HeadlessChrome/120", "Curl/8"])),
+        max_size=4,
+    ).map("; ".join),
+    ANY_TEXT,
+)
+_OPTIONAL_TEXT = st.one_of(st.none(), st.just(""), st.just("  "), ASCII_TEXT)
+IDENTIFIED_REVIEWS = st.builds(
+    Review,
+    review_id=ASCII_TEXT,
+    product_id=ANY_TEXT,
+    rating=st.integers(1, 5),
+    submitted_at=st.just(1_790_000_000.0),
+    account=st.builds(
+        Account,
+        id=ANY_TEXT,
+        username=st.one_of(st.none(), NAME_LIKE),
+        email=st.one_of(
+            st.none(),
+            st.tuples(st.one_of(st.just(""), NAME_LIKE), _DOMAINS).map("@".join),
+            ASCII_TEXT,
+        ),
+    ),
+    device=st.builds(
+        Device,
+        fingerprint=_OPTIONAL_TEXT,
+        ip=st.one_of(st.none(), IP_LIKE),
+        user_agent=_USER_AGENTS,
+        accept_language=_OPTIONAL_TEXT,
+        timezone=st.one_of(  # mostly consistent devices, so that each cue decides alone
+            st.sampled_from(["UTC", " GMT ", "Europe/Berlin", "America/Sao_Paulo"]),
+            st.sampled_from([None, "", "+02:00"]),
+            ASCII_TEXT,
+        ),
+        screen=st.one_of(
+            st.sampled_from(["1920x1080", "390x844", "412 x 915", "2048x2732", "1440X900"]),
+            st.sampled_from([None, "", "0x0", "99999x1"]),
+            st.text(alphabet="0123456789x* ,\u00d7", max_size=12),
+        ),
+    ),
+    text=st.one_of(st.none(), REVIEW_TEXT),
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(IDENTIFIED_REVIEWS, st.sampled_from([b"k", b"\x00" * 64, bytes(range(100))]))
+def test_identify_as_before(review: Review, key: bytes) -> None:
+    assert identify(review, key) == old_identify(review, key)
+    assert is_headless(review.device.user_agent) == old_is_headless(review.device.user_agent)
+    assert inconsistency_cues(review.device) == old_inconsistency_cues(review.device)
 
 
 # --- service/scoring/text_signals.py and service/monitoring/profile.py --------------------------
