@@ -93,6 +93,20 @@ def logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
+_LOGITS: dict[float, float] = {}
+
+
+def _logit_of_constant(p: float) -> float:
+    """``logit(p)`` of a value that repeats on every review (the base rate, the text prior):
+    worked out once per value (a handful in a process)."""
+    known = _LOGITS.get(p)
+    if known is None:
+        known = logit(p)
+        if len(_LOGITS) < 64:
+            _LOGITS[p] = known
+    return known
+
+
 def sigmoid(x: float) -> float:
     if x >= 0:
         return 1.0 / (1.0 + math.exp(-x))
@@ -125,7 +139,7 @@ def _text_terms(
 ) -> list[Term]:
     terms: list[Term] = []
     if text_probability is not None and text:
-        llr = w.text_model * (logit(text_probability) - logit(text_prior))
+        llr = w.text_model * (logit(text_probability) - _logit_of_constant(text_prior))
         if llr >= 0:
             message = f"text resembles known fake reviews ({text_probability:.2f})"
         else:
@@ -462,19 +476,32 @@ def assess(
             offset = behaviour.offset
     by_group: dict[str, list[Term]] = {}
     for term in terms:
-        by_group.setdefault(GROUP_OF.get(term[0], term[0]), []).append(term)
-    terms = [t for group in by_group.values() for t in _cap(group, config.group_cap)]
-    log_odds = logit(config.base_rate) + offset + sum(map(_CONTRIBUTION, terms))
+        code = term[0]
+        group = GROUP_OF.get(code, code)
+        members = by_group.get(group)
+        if members is None:
+            by_group[group] = [term]
+        else:
+            members.append(term)
+    group_cap = config.group_cap
+    terms = []
+    for members in by_group.values():
+        # A lone term within the cap is what _cap returns it as (sum([x]) is 0 + x, and both
+        # 0.0 and -0.0 are within it): most groups have one term.
+        if len(members) == 1 and abs(members[0][2]) <= group_cap:
+            terms.append(members[0])
+        else:
+            terms += _cap(members, group_cap)
+    log_odds = _logit_of_constant(config.base_rate) + offset + sum(map(_CONTRIBUTION, terms))
     risk = sigmoid(log_odds)
-    shown = sorted(
-        (
-            (code, message, round(contribution, 3))
-            for code, message, contribution in terms
-            if abs(contribution) >= config.min_reason
-        ),
-        key=_descending,
-    )
-    reasons = [Reason(*t) for t in shown]
+    min_reason = config.min_reason
+    shown = [
+        (code, message, round(contribution, 3))
+        for code, message, contribution in terms
+        if abs(contribution) >= min_reason
+    ]
+    shown.sort(key=_descending)
+    reasons = [Reason(code, message, contribution) for code, message, contribution in shown]
     degraded = features is None
     if degraded:
         reasons.append(
@@ -485,12 +512,12 @@ def assess(
                 0.0,
             )
         )
-    return Assessment(
-        risk_score=round(risk, 4),
-        risk_level=level(risk, config),
-        decision=decide(risk, config),
-        reasons=tuple(reasons),
-        degraded=degraded,
+    return Assessment(  # positionally: keyword arguments cost more
+        round(risk, 4),  # risk_score
+        level(risk, config),  # risk_level
+        decide(risk, config),  # decision
+        tuple(reasons),
+        degraded,
     )
 
 
