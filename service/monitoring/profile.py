@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from service.native import load
 from service.scoring.fusion import GROUP_OF, Reason
 from service.scoring.text_signals import EMOTICON
 
@@ -127,8 +128,37 @@ class TextDescriptors:
     """Share of the words outside the training vocabulary (None without a vocabulary or words)."""
 
 
+# The C core of describe (service/native/monitortext.c): None when it is not built or
+# REVIEWGUARD_NATIVE=0. It takes a vocabulary as a lookup table built once per vocabulary object:
+# the last one is kept here with the frozenset it was built from (held, so its id stays its own).
+_NATIVE = load("monitortext")
+_native_vocabulary: tuple[frozenset[str], object] | None = None
+
+
+def _native_table(vocabulary: frozenset[str]) -> object:
+    global _native_vocabulary
+    cached = _native_vocabulary
+    if cached is not None and cached[0] is vocabulary:
+        return cached[1]
+    assert _NATIVE is not None
+    table: object = _NATIVE.vocabulary(vocabulary)
+    _native_vocabulary = (vocabulary, table)
+    return table
+
+
 def describe(text: str, vocabulary: frozenset[str] | None) -> TextDescriptors:
-    """C-level passes, no Python loop over characters: this runs on every answer."""
+    """This runs on every answer: in C for ASCII text when built, else describe_python."""
+    if _NATIVE is not None and (vocabulary is None or type(vocabulary) is frozenset):
+        fields = _NATIVE.describe(text, None if vocabulary is None else _native_table(vocabulary))
+        if fields is not None:  # None unless the text is ASCII
+            return TextDescriptors(len(text), *fields)
+    return describe_python(text, vocabulary)
+
+
+def describe_python(text: str, vocabulary: frozenset[str] | None) -> TextDescriptors:
+    """describe in Python: the reference for service/native/monitortext.c, and what describes
+    text the C code does not (non-ASCII, a vocabulary not a frozenset, or when it is not built).
+    C-level passes, no Python loop over characters."""
     ascii_text = text.isascii()
     if ascii_text:
         lowered = text.translate(_ASCII_LETTERS_SPACES)

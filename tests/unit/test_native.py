@@ -31,7 +31,7 @@ def built(name: str) -> object:
 
 
 def test_every_accelerator_is_built_where_a_compiler_is() -> None:
-    for name in ("simhash", "textsignals", "textkernel"):
+    for name in ("simhash", "textsignals", "textkernel", "monitortext"):
         assert built(name) is not None
 
 
