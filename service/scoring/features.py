@@ -216,9 +216,10 @@ def derive_features(
         age_s = None
 
     prod = raw.product
-    product_le_t = sum(prod.per_rating_le_t)
+    r1, r2, r3, r4, r5 = prod.per_rating_le_t
+    product_le_t = r1 + r2 + r3 + r4 + r5
     product_before = max(0, product_le_t - 1)
-    rating_sum_le_t = sum((i + 1) * n for i, n in enumerate(prod.per_rating_le_t))
+    rating_sum_le_t = r1 + 2 * r2 + 3 * r3 + 4 * r4 + 5 * r5
     product_mean = (rating_sum_le_t - review.rating) / product_before if product_before else None
     retention_ms = retention_s * 1000
     first_ms = t_ms if prod.first_ms is None else max(prod.first_ms, t_ms - retention_ms)
@@ -227,56 +228,59 @@ def derive_features(
     usual = prod.baseline_reviews / baseline_days
 
     has_text = bool(review.text)
-    return Features(
-        account_age_s=age_s,
-        is_account_age_from_first_seen=age_from_first_seen,
-        account_reviews_before=before,
-        account_reviews_1h=acc.reviews_1h,
-        account_reviews_24h=acc.reviews_24h,
-        account_reviews_7d=acc.reviews_7d,
-        is_first_review=before == 0,
-        account_product_reviews_before=acc.product_reviews_before,
-        account_mean_rating_before=acc.rating_sum_before / before if before else None,
-        account_extreme_share_before=acc.extreme_before / before if before else None,
-        account_rating_deviation_before=acc.distance3_sum_before / before if before else None,
-        is_disposable_email=identity.is_disposable_email,
-        username_dubiousness=identity.username_dubiousness,
-        has_device=identity.device_h is not None,
-        has_fingerprint=identity.has_fingerprint,
-        device_accounts_24h=raw.device.accounts_24h,
-        device_accounts_30d=raw.device.accounts_30d,
-        device_reviews_1h=raw.device.reviews_1h,
-        device_reviews_24h=raw.device.reviews_24h,
-        is_headless=identity.is_headless,
-        is_inconsistent_device=identity.is_inconsistent_device,
-        has_ip=identity.ip_h is not None,
-        ip_accounts_1h=raw.ip.accounts_1h,
-        ip_accounts_24h=raw.ip.accounts_24h,
-        ip_reviews_1h=raw.ip.reviews_1h,
-        ip_reviews_24h=raw.ip.reviews_24h,
-        net_accounts_1h=raw.net.accounts_1h,
-        net_accounts_24h=raw.net.accounts_24h,
-        net_reviews_1h=raw.net.reviews_1h,
-        net_reviews_24h=raw.net.reviews_24h,
-        product_reviews_before=product_before,
-        product_reviews_1h=prod.reviews_1h,
-        product_reviews_24h=prod.reviews_24h,
-        product_usual_per_24h=usual,
-        product_burst_ratio=prod.reviews_24h / (usual + 1),
-        burst_extreme_share=prod.extreme_24h / prod.reviews_24h if prod.reviews_24h else 0.0,
-        product_mean_rating_before=product_mean,
-        rating_deviation=abs(review.rating - product_mean) if product_mean is not None else 0.0,
-        rating_deviation_signed=review.rating - product_mean if product_mean is not None else 0.0,
-        account_history_days=max(0, t_ms - acc.first_ms) / (DAY_S * 1000)
+    device, ip, net = raw.device, raw.ip, raw.net
+    return Features(  # positionally, in field order: keyword arguments cost more
+        age_s,  # account_age_s
+        age_from_first_seen,  # is_account_age_from_first_seen
+        before,  # account_reviews_before
+        acc.reviews_1h,  # account_reviews_1h
+        acc.reviews_24h,  # account_reviews_24h
+        acc.reviews_7d,  # account_reviews_7d
+        before == 0,  # is_first_review
+        acc.product_reviews_before,  # account_product_reviews_before
+        acc.rating_sum_before / before if before else None,  # account_mean_rating_before
+        acc.extreme_before / before if before else None,  # account_extreme_share_before
+        acc.distance3_sum_before / before if before else None,  # account_rating_deviation_before
+        identity.is_disposable_email,  # is_disposable_email
+        identity.username_dubiousness,  # username_dubiousness
+        identity.device_h is not None,  # has_device
+        identity.has_fingerprint,  # has_fingerprint
+        device.accounts_24h,  # device_accounts_24h
+        device.accounts_30d,  # device_accounts_30d
+        device.reviews_1h,  # device_reviews_1h
+        device.reviews_24h,  # device_reviews_24h
+        identity.is_headless,  # is_headless
+        identity.is_inconsistent_device,  # is_inconsistent_device
+        identity.ip_h is not None,  # has_ip
+        ip.accounts_1h,  # ip_accounts_1h
+        ip.accounts_24h,  # ip_accounts_24h
+        ip.reviews_1h,  # ip_reviews_1h
+        ip.reviews_24h,  # ip_reviews_24h
+        net.accounts_1h,  # net_accounts_1h
+        net.accounts_24h,  # net_accounts_24h
+        net.reviews_1h,  # net_reviews_1h
+        net.reviews_24h,  # net_reviews_24h
+        product_before,  # product_reviews_before
+        prod.reviews_1h,  # product_reviews_1h
+        prod.reviews_24h,  # product_reviews_24h
+        usual,  # product_usual_per_24h
+        prod.reviews_24h / (usual + 1),  # product_burst_ratio
+        prod.extreme_24h / prod.reviews_24h if prod.reviews_24h else 0.0,  # burst_extreme_share
+        product_mean,  # product_mean_rating_before
+        abs(review.rating - product_mean) if product_mean is not None else 0.0,  # rating_deviation
+        review.rating in (1, 5),  # is_extreme_rating
+        has_text,  # has_text
+        review.text == "",  # is_rating_without_text
+        raw.duplicate_accounts_7d,  # duplicate_accounts_7d
+        device.linked,  # linked_device
+        ip.linked or net.linked,  # linked_ip
+        acc.linked,  # linked_account
+        review.rating - product_mean
+        if product_mean is not None
+        else 0.0,  # rating_deviation_signed
+        max(0, t_ms - acc.first_ms) / (DAY_S * 1000)
         if acc.first_ms is not None
-        else 0.0,
-        is_extreme_rating=review.rating in (1, 5),
-        has_text=has_text,
-        is_rating_without_text=review.text == "",
-        duplicate_accounts_7d=raw.duplicate_accounts_7d,
-        linked_device=raw.device.linked,
-        linked_ip=raw.ip.linked or raw.net.linked,
-        linked_account=acc.linked,
+        else 0.0,  # account_history_days
     )
 
 

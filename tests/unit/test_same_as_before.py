@@ -41,12 +41,15 @@ from service.scorer import Scored, Verdict
 from service.scoring.behaviour import BehaviourModel
 from service.scoring.disposable_domains import DISPOSABLE_DOMAINS, is_disposable_domain
 from service.scoring.features import (
+    DAY_S,
     NO_CROWD,
     AccountState,
     CrowdState,
     Features,
     ProductState,
     RawState,
+    derive_features,
+    to_ms,
 )
 from service.scoring.fusion import GROUP_OF, Assessment, FusionConfig, Reason, assess
 from service.scoring.identity import (
@@ -880,3 +883,139 @@ def plans_and_replies(draw: st.DrawFn) -> tuple[Plan, Identity, list[Any]]:
 def test_decode_replies_as_before(case: tuple[Plan, Identity, list[Any]]) -> None:
     plan, identity, replies = case
     assert decode_replies(plan, identity, replies) == old_decode_replies(plan, identity, replies)
+
+
+# --- service/scoring/features.py (derive_features) ----------------------------------------------
+
+
+def old_derive_features(
+    review: Review, identity: Identity, raw: RawState, retention_s: int
+) -> Features:
+    """The one definition of every feature, from the review, its identity and raw state at t."""
+    t_ms = to_ms(review.submitted_at)
+    acc = raw.account
+    before = acc.reviews_before
+    age_from_first_seen = review.account.created_at is None
+    if not age_from_first_seen:
+        assert review.account.created_at is not None
+        age_s: float | None = max(0.0, review.submitted_at - review.account.created_at)
+    elif acc.first_ms is not None:
+        age_s = max(0, t_ms - acc.first_ms) / 1000
+    else:
+        age_s = None
+
+    prod = raw.product
+    product_le_t = sum(prod.per_rating_le_t)
+    product_before = max(0, product_le_t - 1)
+    rating_sum_le_t = sum((i + 1) * n for i, n in enumerate(prod.per_rating_le_t))
+    product_mean = (rating_sum_le_t - review.rating) / product_before if product_before else None
+    retention_ms = retention_s * 1000
+    first_ms = t_ms if prod.first_ms is None else max(prod.first_ms, t_ms - retention_ms)
+    observed_ms = t_ms - first_ms
+    baseline_days = max(1.0, (observed_ms - DAY_S * 1000) / (DAY_S * 1000))
+    usual = prod.baseline_reviews / baseline_days
+
+    has_text = bool(review.text)
+    return Features(
+        account_age_s=age_s,
+        is_account_age_from_first_seen=age_from_first_seen,
+        account_reviews_before=before,
+        account_reviews_1h=acc.reviews_1h,
+        account_reviews_24h=acc.reviews_24h,
+        account_reviews_7d=acc.reviews_7d,
+        is_first_review=before == 0,
+        account_product_reviews_before=acc.product_reviews_before,
+        account_mean_rating_before=acc.rating_sum_before / before if before else None,
+        account_extreme_share_before=acc.extreme_before / before if before else None,
+        account_rating_deviation_before=acc.distance3_sum_before / before if before else None,
+        is_disposable_email=identity.is_disposable_email,
+        username_dubiousness=identity.username_dubiousness,
+        has_device=identity.device_h is not None,
+        has_fingerprint=identity.has_fingerprint,
+        device_accounts_24h=raw.device.accounts_24h,
+        device_accounts_30d=raw.device.accounts_30d,
+        device_reviews_1h=raw.device.reviews_1h,
+        device_reviews_24h=raw.device.reviews_24h,
+        is_headless=identity.is_headless,
+        is_inconsistent_device=identity.is_inconsistent_device,
+        has_ip=identity.ip_h is not None,
+        ip_accounts_1h=raw.ip.accounts_1h,
+        ip_accounts_24h=raw.ip.accounts_24h,
+        ip_reviews_1h=raw.ip.reviews_1h,
+        ip_reviews_24h=raw.ip.reviews_24h,
+        net_accounts_1h=raw.net.accounts_1h,
+        net_accounts_24h=raw.net.accounts_24h,
+        net_reviews_1h=raw.net.reviews_1h,
+        net_reviews_24h=raw.net.reviews_24h,
+        product_reviews_before=product_before,
+        product_reviews_1h=prod.reviews_1h,
+        product_reviews_24h=prod.reviews_24h,
+        product_usual_per_24h=usual,
+        product_burst_ratio=prod.reviews_24h / (usual + 1),
+        burst_extreme_share=prod.extreme_24h / prod.reviews_24h if prod.reviews_24h else 0.0,
+        product_mean_rating_before=product_mean,
+        rating_deviation=abs(review.rating - product_mean) if product_mean is not None else 0.0,
+        rating_deviation_signed=review.rating - product_mean if product_mean is not None else 0.0,
+        account_history_days=max(0, t_ms - acc.first_ms) / (DAY_S * 1000)
+        if acc.first_ms is not None
+        else 0.0,
+        is_extreme_rating=review.rating in (1, 5),
+        has_text=has_text,
+        is_rating_without_text=review.text == "",
+        duplicate_accounts_7d=raw.duplicate_accounts_7d,
+        linked_device=raw.device.linked,
+        linked_ip=raw.ip.linked or raw.net.linked,
+        linked_account=acc.linked,
+    )
+
+
+_COUNT = st.integers(0, 40)
+_FIRST_MS = st.one_of(st.none(), st.integers(1_700_000_000_000, 1_790_000_001_000))
+CROWD_STATES = st.builds(CrowdState, _COUNT, _COUNT, _COUNT, _COUNT, _COUNT, st.booleans())
+RAW_STATES = st.builds(
+    RawState,
+    account=st.builds(
+        AccountState, _COUNT, _COUNT, _COUNT, _COUNT, _COUNT, _COUNT, _COUNT, _COUNT,
+        _FIRST_MS, st.booleans(),
+    ),
+    device=st.one_of(st.just(NO_CROWD), CROWD_STATES),
+    ip=st.one_of(st.just(NO_CROWD), CROWD_STATES),
+    net=st.one_of(st.just(NO_CROWD), CROWD_STATES),
+    product=st.builds(
+        ProductState, st.tuples(_COUNT, _COUNT, _COUNT, _COUNT, _COUNT), _COUNT, _COUNT, _COUNT,
+        _COUNT, _FIRST_MS,
+    ),
+    duplicate_accounts_7d=_COUNT,
+)  # fmt: skip
+IDENTITIES = st.builds(
+    Identity,
+    st.just("r" * 12), st.just("a" * 16), st.just("p" * 16), st.one_of(st.none(), st.just("d")),
+    st.booleans(), st.one_of(st.none(), st.just("i")), st.one_of(st.none(), st.just("n")),
+    st.one_of(st.none(), st.integers(0, 2**64 - 1)), st.booleans(), st.booleans(), st.booleans(),
+    st.floats(0, 1),
+)  # fmt: skip
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.builds(
+        Review,
+        review_id=st.just("r"),
+        product_id=st.just("p"),
+        rating=st.integers(0, 6),
+        submitted_at=st.floats(1_700_000_000.0, 1_790_000_001.0),
+        account=st.builds(
+            Account, id=st.just("a"), created_at=st.one_of(st.none(), st.floats(0, 1.8e9))
+        ),
+        text=st.one_of(st.none(), st.just(""), st.just("x")),
+    ),
+    IDENTITIES,
+    RAW_STATES,
+    st.sampled_from([86400, 7 * 86400, 30 * 86400]),
+)
+def test_derive_features_as_before(
+    review: Review, identity: Identity, raw: RawState, retention_s: int
+) -> None:
+    assert derive_features(review, identity, raw, retention_s) == old_derive_features(
+        review, identity, raw, retention_s
+    )
