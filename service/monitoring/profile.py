@@ -89,7 +89,8 @@ def _steps(lo: float, hi: float, n: int) -> tuple[float, ...]:
 
 GROUPS: tuple[str, ...] = tuple(sorted(set(GROUP_OF.values())))
 _CONTRIBUTION_NAMES = tuple(f"contribution_{group}" for group in GROUPS)
-_NO_CONTRIBUTION = dict.fromkeys(GROUPS, 0.0)
+_NO_CONTRIBUTION_BY_NAME = dict.fromkeys(_CONTRIBUTION_NAMES, 0.0)
+_CONTRIBUTION_NAME_OF = {code: f"contribution_{group}" for code, group in GROUP_OF.items()}
 DECISIONS = ("allow", "review", "reject")
 
 QUANTITIES: tuple[Quantity, ...] = (
@@ -146,12 +147,31 @@ def _native_table(vocabulary: frozenset[str]) -> object:
     return table
 
 
+NativeFields = tuple[float, float, float, float | None]
+
+
+def _native_fields(text: str, vocabulary: frozenset[str] | None) -> NativeFields | None:
+    """TextDescriptors' fields after length from C; None unless the text is ASCII and C runs."""
+    if _NATIVE is None:
+        return None
+    if vocabulary is None:
+        plain: NativeFields | None = _NATIVE.describe(text, None)
+        return plain
+    if type(vocabulary) is not frozenset:
+        return None
+    cached = _native_vocabulary  # _native_table's look-up, inlined: this runs on every answer
+    table = cached[1] if cached is not None and cached[0] is vocabulary else None
+    if table is None:
+        table = _native_table(vocabulary)
+    fields: NativeFields | None = _NATIVE.describe(text, table)
+    return fields
+
+
 def describe(text: str, vocabulary: frozenset[str] | None) -> TextDescriptors:
     """This runs on every answer: in C for ASCII text when built, else describe_python."""
-    if _NATIVE is not None and (vocabulary is None or type(vocabulary) is frozenset):
-        fields = _NATIVE.describe(text, None if vocabulary is None else _native_table(vocabulary))
-        if fields is not None:  # None unless the text is ASCII
-            return TextDescriptors(len(text), *fields)
+    fields = _native_fields(text, vocabulary)
+    if fields is not None:
+        return TextDescriptors(len(text), *fields)
     return describe_python(text, vocabulary)
 
 
@@ -203,23 +223,30 @@ def observations(
     values: list[tuple[str, float | str]] = [("risk", risk), ("decision", decision)]
     if text_probability is not None:
         values.append(("text_score", text_probability))
-    by_group = _NO_CONTRIBUTION.copy()
-    group_of = GROUP_OF.get
+    # The contributions summed per group in the order of the reasons, keyed by quantity name.
+    by_name = _NO_CONTRIBUTION_BY_NAME.copy()
+    name_of = _CONTRIBUTION_NAME_OF.get
     for reason in reasons:
-        group = group_of(reason.code)
-        if group is not None:
-            by_group[group] += reason.contribution
-    values += zip(_CONTRIBUTION_NAMES, by_group.values(), strict=True)
+        name = name_of(reason.code)
+        if name is not None:
+            by_name[name] += reason.contribution
+    values += by_name.items()
     if text:
-        d = describe(text, vocabulary)
+        fields = _native_fields(text, vocabulary)
+        if fields is not None:  # describe's fields after length, from C
+            nonletter_share, exclamation_density, emoji_density, oov_share = fields
+        else:
+            d = describe_python(text, vocabulary)
+            nonletter_share, exclamation_density = d.nonletter_share, d.exclamation_density
+            emoji_density, oov_share = d.emoji_density, d.oov_share
         values += (
-            ("text_length", d.length),
-            ("text_nonletter_share", d.nonletter_share),
-            ("text_exclamation_density", d.exclamation_density),
-            ("text_emoji_density", d.emoji_density),
+            ("text_length", len(text)),
+            ("text_nonletter_share", nonletter_share),
+            ("text_exclamation_density", exclamation_density),
+            ("text_emoji_density", emoji_density),
         )
-        if d.oov_share is not None:
-            values.append(("text_oov_share", d.oov_share))
+        if oov_share is not None:
+            values.append(("text_oov_share", oov_share))
     return values
 
 

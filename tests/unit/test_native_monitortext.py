@@ -1,5 +1,7 @@
 """service/native/monitortext.c describes text exactly as profile.describe_python does.
 
+And observations() (which takes the C fields directly) gives what it gave before, value for value.
+
 Held to the Python reference on generated text (ASCII-heavy review-like text, every ASCII
 character, arbitrary Unicode, empty and very long) with no vocabulary, an empty one and several
 others, and on every shared text; and the shared texts are checked to take the C path (it covers
@@ -19,7 +21,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.monitoring import profile
-from service.monitoring.profile import TextDescriptors, describe, describe_python
+from service.monitoring.profile import (
+    TextDescriptors,
+    describe,
+    describe_python,
+    observations,
+)
+from service.scoring.fusion import GROUP_OF, Reason
 from tests.unit.test_native import built
 from tests.unit.test_same_as_before import REVIEW_TEXT, VOCABULARY, shared_texts
 
@@ -195,3 +203,82 @@ def test_native_describe_on_every_shared_text(shared_data: Path) -> None:
         assert_same(text, (None, vocabulary))
     on_c_path = sum(native().describe(text, None) is not None for text in texts)
     assert on_c_path >= 0.99 * len(texts)
+
+
+_GROUPS = tuple(sorted(set(GROUP_OF.values())))
+
+
+def old_observations(
+    *,
+    text: str | None,
+    text_probability: float | None,
+    risk: float,
+    decision: str,
+    reasons: tuple[Reason, ...],
+    vocabulary: frozenset[str] | None,
+) -> list[tuple[str, float | str]]:
+    """observations() as it was before it took the C fields directly."""
+    values: list[tuple[str, float | str]] = [("risk", risk), ("decision", decision)]
+    if text_probability is not None:
+        values.append(("text_score", text_probability))
+    by_group = dict.fromkeys(_GROUPS, 0.0)
+    for reason in reasons:
+        group = GROUP_OF.get(reason.code)
+        if group is not None:
+            by_group[group] += reason.contribution
+    values += zip((f"contribution_{g}" for g in _GROUPS), by_group.values(), strict=True)
+    if text:
+        d = describe_python(text, vocabulary)
+        values += (
+            ("text_length", d.length),
+            ("text_nonletter_share", d.nonletter_share),
+            ("text_exclamation_density", d.exclamation_density),
+            ("text_emoji_density", d.emoji_density),
+        )
+        if d.oov_share is not None:
+            values.append(("text_oov_share", d.oov_share))
+    return values
+
+
+def exact(values: list[tuple[str, float | str]]) -> list[tuple[str, type, object]]:
+    return [(k, type(v), v.hex() if isinstance(v, float) else v) for k, v in values]
+
+
+OBSERVED = st.fixed_dictionaries(
+    {
+        "text": st.one_of(st.none(), st.just(""), ASCII_TEXT, WORDS_TEXT, REVIEW_TEXT, ANY_TEXT),
+        "text_probability": st.one_of(st.none(), st.floats(allow_nan=True)),
+        "risk": st.floats(0, 1),
+        "decision": st.sampled_from(["allow", "review", "reject", "other"]),
+        "reasons": st.lists(
+            st.builds(
+                Reason,
+                code=st.sampled_from([*GROUP_OF, "OTHER"]),
+                message=st.just("m"),
+                contribution=st.floats(-4, 4),
+            ),
+            max_size=10,
+        ).map(tuple),
+        "vocabulary": st.sampled_from(VOCABULARIES),
+    }
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(OBSERVED)
+def test_observations_as_before(kwargs: dict[str, object]) -> None:
+    assert exact(observations(**kwargs)) == exact(old_observations(**kwargs))  # type: ignore[arg-type]
+
+
+def test_observations_as_before_without_c(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(profile, "_NATIVE", None)
+    for text in (None, "", "The BEST hotel ever!!! :)", "caf\u00e9 great"):
+        kwargs: dict[str, object] = {
+            "text": text,
+            "text_probability": 0.25,
+            "risk": 0.5,
+            "decision": "review",
+            "reasons": (Reason("TEXT_MODEL", "m", 0.5), Reason("TEXT_EXTREME", "m", 0.25)),
+            "vocabulary": VOCABULARY,
+        }
+        assert exact(observations(**kwargs)) == exact(old_observations(**kwargs))  # type: ignore[arg-type]
