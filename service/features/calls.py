@@ -65,29 +65,24 @@ def plan_observe(review: Review, identity: Identity, retention_s: int) -> Plan:
     t_ms = to_ms(review.submitted_at)
     retention_ms = retention_s * 1000
     ttl_s = retention_s
+    review_h, account_h = identity.review_h, identity.account_h
     product8 = product_hash_short(identity.product_h)
     rating = min(5, max(1, review.rating))
     calls = [
         ScriptCall(
             "account",
-            (keys.account_events(identity.account_h), keys.account_flag(identity.account_h)),
-            (
-                t_ms,
-                f"{identity.review_h}{product8}{rating}",
-                product8,
-                retention_ms,
-                ACCOUNT_CAP,
-                ttl_s,
-            ),
+            (keys.account_events(account_h), keys.account_flag(account_h)),
+            (t_ms, f"{review_h}{product8}{rating}", product8, retention_ms, ACCOUNT_CAP, ttl_s),
         ),
         ScriptCall(
             "product",
             tuple(keys.product_ratings(identity.product_h)),
-            (t_ms, identity.review_h, rating, retention_ms, ttl_s),
+            (t_ms, review_h, rating, retention_ms, ttl_s),
         ),
     ]
     kinds: list[str] = []
-    long_ms = min(LONG_WINDOW_S, retention_s) * 1000
+    # The crowds' arguments are the same for each crowd, as are the bands': one tuple each.
+    crowd_args: tuple[str | int, ...] = ()
     for kind, entity_h in (
         (keys.DEVICE, identity.device_h),
         (keys.IP, identity.ip_h),
@@ -95,43 +90,21 @@ def plan_observe(review: Review, identity: Identity, retention_s: int) -> Plan:
     ):
         if entity_h is None:
             continue
+        if not crowd_args:
+            long_ms = min(LONG_WINDOW_S, retention_s) * 1000
+            crowd_args = (t_ms, review_h, account_h, retention_ms, ttl_s, long_ms, CROWD_CAP)
         kinds.append(kind)
-        calls.append(
-            ScriptCall(
-                "crowd",
-                (
-                    keys.crowd_events(kind, entity_h),
-                    keys.crowd_accounts(kind, entity_h),
-                    keys.crowd_flag(kind, entity_h),
-                ),
-                (
-                    t_ms,
-                    identity.review_h,
-                    identity.account_h,
-                    retention_ms,
-                    ttl_s,
-                    long_ms,
-                    CROWD_CAP,
-                ),
-            )
-        )
+        calls.append(ScriptCall("crowd", keys.crowd_keys(kind, entity_h), crowd_args))
     bands: tuple[str, ...] = ()
     if identity.simhash is not None:
         bands = bands_of(identity.simhash)
         window_s = min(WEEK_S, retention_s)
-        member = identity.account_h + simhash_hex(identity.simhash)
+        member = account_h + simhash_hex(identity.simhash)
+        band_args = (t_ms, member, window_s * 1000, window_s, BAND_CAP, BAND_LIMIT)
         for band in bands:
-            calls.append(
-                ScriptCall(
-                    "band",
-                    (keys.text_band(band),),
-                    (t_ms, member, window_s * 1000, window_s, BAND_CAP, BAND_LIMIT),
-                )
-            )
+            calls.append(ScriptCall("band", (keys.text_band(band),), band_args))
     calls.append(
-        ScriptCall(
-            "review", (keys.review_record(identity.review_h),), (entity_record(identity), ttl_s)
-        )
+        ScriptCall("review", (keys.review_record(review_h),), (entity_record(identity), ttl_s))
     )
     return Plan(tuple(calls), tuple(kinds), len(bands), True)
 

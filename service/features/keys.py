@@ -29,9 +29,16 @@ def crowd_flag(kind: str, entity_h: str) -> str:
     return f"{PREFIX}:{{{kind}:{entity_h}}}:f"
 
 
+def crowd_keys(kind: str, entity_h: str) -> tuple[str, str, str]:
+    """``crowd_events``, ``crowd_accounts`` and ``crowd_flag`` of one entity, made together."""
+    tag = f"{PREFIX}:{{{kind}:{entity_h}}}"
+    return f"{tag}:ev", f"{tag}:acc", f"{tag}:f"
+
+
 def product_ratings(product_h: str) -> list[str]:
     """One ZSET per star rating: exact rating histograms over any window by ZCOUNT alone."""
-    return [f"{PREFIX}:{{p:{product_h}}}:r{stars}" for stars in range(1, 6)]
+    ratings = f"{PREFIX}:{{p:{product_h}}}:r"
+    return [f"{ratings}1", f"{ratings}2", f"{ratings}3", f"{ratings}4", f"{ratings}5"]
 
 
 def text_band(band: str) -> str:

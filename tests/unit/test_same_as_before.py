@@ -26,7 +26,18 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 
 from service.features import keys
-from service.features.calls import Plan, decode_replies
+from service.features.calls import (
+    ACCOUNT_CAP,
+    BAND_CAP,
+    BAND_LIMIT,
+    CROWD_CAP,
+    LONG_WINDOW_S,
+    Plan,
+    ScriptCall,
+    decode_replies,
+    entity_record,
+    plan_observe,
+)
 from service.monitoring.live import LiveProfile
 from service.monitoring.metrics import MonitoringMetrics
 from service.monitoring.profile import (
@@ -43,6 +54,7 @@ from service.scoring.disposable_domains import DISPOSABLE_DOMAINS, is_disposable
 from service.scoring.features import (
     DAY_S,
     NO_CROWD,
+    WEEK_S,
     AccountState,
     CrowdState,
     Features,
@@ -64,10 +76,17 @@ from service.scoring.identity import (
     is_headless,
     keyed_hash,
     network_of,
+    product_hash_short,
     username_dubiousness,
 )
 from service.scoring.review import Account, Device, Review
-from service.scoring.text_fingerprint import is_near_duplicate, normalise, simhash_of
+from service.scoring.text_fingerprint import (
+    bands_of,
+    is_near_duplicate,
+    normalise,
+    simhash_hex,
+    simhash_of,
+)
 from service.scoring.text_signals import (
     _EXTREME_WORDS,
     _STOP_WORDS,
@@ -1019,3 +1038,115 @@ def test_derive_features_as_before(
     assert derive_features(review, identity, raw, retention_s) == old_derive_features(
         review, identity, raw, retention_s
     )
+
+
+# --- service/features/calls.py (plan_observe) and keys.py ---------------------------------------
+
+
+def old_product_ratings(product_h: str) -> list[str]:
+    return [f"{keys.PREFIX}:{{p:{product_h}}}:r{stars}" for stars in range(1, 6)]
+
+
+# (keys.product_ratings, which changed with it, replaced by old_product_ratings above)
+def old_plan_observe(review: Review, identity: Identity, retention_s: int) -> Plan:
+    t_ms = to_ms(review.submitted_at)
+    retention_ms = retention_s * 1000
+    ttl_s = retention_s
+    product8 = product_hash_short(identity.product_h)
+    rating = min(5, max(1, review.rating))
+    calls = [
+        ScriptCall(
+            "account",
+            (keys.account_events(identity.account_h), keys.account_flag(identity.account_h)),
+            (
+                t_ms,
+                f"{identity.review_h}{product8}{rating}",
+                product8,
+                retention_ms,
+                ACCOUNT_CAP,
+                ttl_s,
+            ),
+        ),
+        ScriptCall(
+            "product",
+            tuple(old_product_ratings(identity.product_h)),
+            (t_ms, identity.review_h, rating, retention_ms, ttl_s),
+        ),
+    ]
+    kinds: list[str] = []
+    long_ms = min(LONG_WINDOW_S, retention_s) * 1000
+    for kind, entity_h in (
+        (keys.DEVICE, identity.device_h),
+        (keys.IP, identity.ip_h),
+        (keys.NET, identity.net_h),
+    ):
+        if entity_h is None:
+            continue
+        kinds.append(kind)
+        calls.append(
+            ScriptCall(
+                "crowd",
+                (
+                    keys.crowd_events(kind, entity_h),
+                    keys.crowd_accounts(kind, entity_h),
+                    keys.crowd_flag(kind, entity_h),
+                ),
+                (
+                    t_ms,
+                    identity.review_h,
+                    identity.account_h,
+                    retention_ms,
+                    ttl_s,
+                    long_ms,
+                    CROWD_CAP,
+                ),
+            )
+        )
+    bands: tuple[str, ...] = ()
+    if identity.simhash is not None:
+        bands = bands_of(identity.simhash)
+        window_s = min(WEEK_S, retention_s)
+        member = identity.account_h + simhash_hex(identity.simhash)
+        for band in bands:
+            calls.append(
+                ScriptCall(
+                    "band",
+                    (keys.text_band(band),),
+                    (t_ms, member, window_s * 1000, window_s, BAND_CAP, BAND_LIMIT),
+                )
+            )
+    calls.append(
+        ScriptCall(
+            "review", (keys.review_record(identity.review_h),), (entity_record(identity), ttl_s)
+        )
+    )
+    return Plan(tuple(calls), tuple(kinds), len(bands), True)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.builds(
+        Review,
+        review_id=st.just("r"),
+        product_id=st.just("p"),
+        rating=st.integers(-1, 7),
+        submitted_at=st.floats(1_700_000_000.0, 1_790_000_001.0),
+        account=st.just(Account("a")),
+    ),
+    IDENTITIES,
+    st.sampled_from([3600, 86400, 7 * 86400, 30 * 86400, 60 * 86400]),
+)
+def test_plan_observe_as_before(review: Review, identity: Identity, retention_s: int) -> None:
+    assert plan_observe(review, identity, retention_s) == old_plan_observe(
+        review, identity, retention_s
+    )
+
+
+@given(st.sampled_from([keys.DEVICE, keys.IP, keys.NET]), ANY_TEXT)
+def test_crowd_keys_are_the_three_keys(kind: str, entity_h: str) -> None:
+    assert keys.crowd_keys(kind, entity_h) == (
+        keys.crowd_events(kind, entity_h),
+        keys.crowd_accounts(kind, entity_h),
+        keys.crowd_flag(kind, entity_h),
+    )
+    assert keys.product_ratings(entity_h) == old_product_ratings(entity_h)
