@@ -109,8 +109,22 @@ def plan_observe(review: Review, identity: Identity, retention_s: int) -> Plan:
     return Plan(tuple(calls), tuple(kinds), len(bands), True)
 
 
-def _ints(reply: Any) -> list[int]:
-    return list(map(int, reply))
+_CROWD_STATES: dict[tuple[Any, ...], CrowdState] = {}
+_CROWD_STATES_KEPT = 4096
+
+
+def _crowd_state(reply: Any) -> CrowdState:
+    """The state in a crowd script's reply. States are frozen, so equal replies share one: most
+    are a few small counts (a device, IP or network seen once or twice), so a bounded table of
+    those made so far answers nearly every review (equal replies have equal ints)."""
+    key = tuple(reply)
+    state = _CROWD_STATES.get(key)
+    if state is None:
+        c = list(map(int, key))
+        state = CrowdState(c[0], c[1], c[2], c[3], c[4], bool(c[5]))
+        if len(_CROWD_STATES) < _CROWD_STATES_KEPT:
+            _CROWD_STATES[key] = state
+    return state
 
 
 def _text(value: Any) -> str:
@@ -121,7 +135,7 @@ def decode_replies(
     plan: Plan, identity: Identity, replies: Sequence[Any]
 ) -> tuple[RawState, bytes | None]:
     """Raw state and the cached answer from the replies of ``plan``'s calls, in order."""
-    a = _ints(replies[0])
+    a = list(map(int, replies[0]))
     account = AccountState(  # positionally: keyword arguments cost more
         a[0],  # reviews_before
         a[1],  # reviews_1h
@@ -134,7 +148,7 @@ def decode_replies(
         None if a[8] < 0 else a[8],  # first_ms
         bool(a[9]),  # linked
     )
-    p = _ints(replies[1])
+    p = list(map(int, replies[1]))
     product = ProductState(
         (p[0], p[1], p[2], p[3], p[4]),  # per_rating_le_t
         p[5],  # reviews_1h
@@ -143,11 +157,16 @@ def decode_replies(
         p[8],  # baseline_reviews
         None if p[9] < 0 else p[9],  # first_ms
     )
-    crowds: dict[str, CrowdState] = {}
+    device = ip = net = NO_CROWD
     index = 2
     for kind in plan.crowd_kinds:
-        c = _ints(replies[index])
-        crowds[kind] = CrowdState(c[0], c[1], c[2], c[3], c[4], bool(c[5]))
+        crowd = _crowd_state(replies[index])
+        if kind == keys.DEVICE:
+            device = crowd
+        elif kind == keys.IP:
+            ip = crowd
+        elif kind == keys.NET:
+            net = crowd
         index += 1
     # A near-duplicate usually sits in several of the band buckets: each member once (the
     # count is of distinct accounts, so neither order nor repeats change it).
@@ -157,13 +176,8 @@ def decode_replies(
     index += plan.band_count
     candidates = [(text[:16], text[16:]) for text in map(_text, members)]
     answer = replies[index] if plan.has_record else None
-    raw = RawState(
-        account=account,
-        device=crowds.get(keys.DEVICE, NO_CROWD),
-        ip=crowds.get(keys.IP, NO_CROWD),
-        net=crowds.get(keys.NET, NO_CROWD),
-        product=product,
-        duplicate_accounts_7d=count_duplicate_accounts(identity, candidates),
+    raw = RawState(  # positionally: account, device, ip, net, product, duplicate_accounts_7d
+        account, device, ip, net, product, count_duplicate_accounts(identity, candidates)
     )
     if answer is not None and not isinstance(answer, bytes):
         answer = _text(answer).encode()

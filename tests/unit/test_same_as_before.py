@@ -878,7 +878,10 @@ def plans_and_replies(draw: st.DrawFn) -> tuple[Plan, Identity, list[Any]]:
     band_count = 0 if simhash is None else 4
     counts = st.lists(st.integers(-2, 10**13), min_size=10, max_size=10)
     replies: list[Any] = [draw(counts), draw(counts)]
-    replies += [draw(st.lists(st.integers(0, 9), min_size=6, max_size=6)) for _ in kinds]
+    crowd_count = st.one_of(  # integers, and the bulk strings a RESP2 client may give
+        st.integers(0, 9), st.integers(0, 9).map(lambda n: str(n).encode()), st.just(10**15)
+    )
+    replies += [draw(st.lists(crowd_count, min_size=6, max_size=6)) for _ in kinds]
     near = st.integers(0, 63).map(lambda bit: (simhash or 0) ^ (1 << bit))
     member = st.builds(
         lambda account, h, as_bytes: (
