@@ -39,10 +39,12 @@ class Verdict:
     model_version: str
     degraded: bool
     body: bytes = field(default=b"", compare=False, repr=False)
-    """The answer as JSON, built once: the response body and the answer cache's value."""
+    """The answer as JSON, built once (from ``to_dict`` unless given): the response body and
+    the answer cache's value."""
 
-    def json(self) -> bytes:
-        return self.body or orjson.dumps(self.to_dict())
+    def __post_init__(self) -> None:
+        if not self.body:
+            object.__setattr__(self, "body", orjson.dumps(self.to_dict()))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -223,20 +225,6 @@ class FraudScorer:
         return verdict
 
     def _verdict(self, review: Review, a: Assessment) -> Verdict:
-        body = orjson.dumps(
-            {
-                "review_id": review.review_id,
-                "risk_score": a.risk_score,
-                "risk_level": a.risk_level,
-                "decision": a.decision,
-                "reasons": [
-                    {"code": r.code, "message": r.message, "contribution": r.contribution}
-                    for r in a.reasons
-                ],
-                "model_version": self.model_version,
-                "degraded": a.degraded,
-            }
-        )
         return Verdict(
             review.review_id,
             a.risk_score,
@@ -245,7 +233,6 @@ class FraudScorer:
             a.reasons,
             self.model_version,
             a.degraded,
-            body,
         )
 
     def _notify(self, scored: Scored) -> None:
@@ -256,7 +243,7 @@ class FraudScorer:
         assert self._store is not None
         try:
             async with asyncio.timeout(max(self._budget_s * 4, 0.2)):
-                await self._store.store_answer(scored.verdict.review_id, scored.verdict.json())
+                await self._store.store_answer(scored.verdict.review_id, scored.verdict.body)
                 for record in self._recorders:
                     await record(scored)
         except Exception as exc:  # best effort: the answer is out; a failing store is only logged

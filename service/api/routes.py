@@ -74,7 +74,7 @@ async def score_review(body: ReviewIn, request: Request) -> Response:
     # resolution per request (4% of the worker's samples under load), on the hottest route.
     scorer: FraudScorer = request.state.scorer
     verdict = await scorer.score(to_review(body, time.time()))
-    return Response(verdict.json(), media_type=JSON)
+    return Response(verdict.body, media_type=JSON)
 
 
 @router.post(
@@ -89,7 +89,7 @@ async def score_batch(body: BatchIn, request: Request, scorer: ScorerDep) -> Res
         raise BatchTooLarge(f"a batch holds at most {limit} reviews, got {len(body.reviews)}")
     now_s = time.time()
     verdicts = await scorer.score_many([to_review(r, now_s) for r in body.reviews])
-    payload = b'{"results":[' + b",".join(v.json() for v in verdicts) + b"]}"
+    payload = b'{"results":[' + b",".join(v.body for v in verdicts) + b"]}"
     return Response(payload, media_type=JSON)
 
 
