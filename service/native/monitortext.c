@@ -295,28 +295,10 @@ static PyObject *describe(PyObject *self, PyObject *const *args, Py_ssize_t narg
     } else {
         oov = Py_NewRef(Py_None);
     }
-    PyObject *items[4] = {
-        PyFloat_FromDouble(nonletter_share),
-        PyFloat_FromDouble((double)exclamations * per_100),
-        PyFloat_FromDouble((double)emoticons * per_100),
-        oov,
-    };
-    PyObject *result = PyTuple_New(4);
-    int ok = result != NULL;
-    for (Py_ssize_t k = 0; k < 4; k++) {
-        ok = ok && items[k] != NULL;
-    }
-    if (!ok) {
-        Py_XDECREF(result);
-        for (Py_ssize_t k = 0; k < 4; k++) {
-            Py_XDECREF(items[k]);
-        }
-        return NULL;
-    }
-    for (Py_ssize_t k = 0; k < 4; k++) {
-        PyTuple_SET_ITEM(result, k, items[k]); /* steals the reference */
-    }
-    return result;
+    /* N: the tuple takes oov's reference (on failure too); a NULL oov makes this return NULL
+     * with oov's exception set. */
+    return Py_BuildValue("(dddN)", nonletter_share, (double)exclamations * per_100,
+                         (double)emoticons * per_100, oov);
 }
 
 static PyMethodDef methods[] = {

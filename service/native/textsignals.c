@@ -338,33 +338,9 @@ static PyObject *describe(PyObject *self, PyObject *text) {
     const double uppercase_share = letters >= 20 ? (double)upper / (double)letters : 0.0;
     const double extreme_share = n_words ? (double)extreme / (double)n_words : 0.0;
     const double distinct_share = content ? (double)distinct / (double)content : 1.0;
-    PyObject *items[9] = {
-        PyLong_FromSsize_t(n_words),
-        PyLong_FromSsize_t(runs),
-        PyLong_FromSsize_t(exclamations),
-        PyLong_FromSsize_t(emoticons),
-        PyFloat_FromDouble(uppercase_share),
-        PyFloat_FromDouble(extreme_share),
-        top_word,
-        PyLong_FromSsize_t(top_repeats),
-        PyFloat_FromDouble(distinct_share),
-    };
-    PyObject *result = PyTuple_New(9);
-    int ok = result != NULL;
-    for (Py_ssize_t k = 0; k < 9; k++) {
-        ok = ok && items[k] != NULL;
-    }
-    if (!ok) {
-        Py_XDECREF(result);
-        for (Py_ssize_t k = 0; k < 9; k++) {
-            Py_XDECREF(items[k]);
-        }
-        return NULL;
-    }
-    for (Py_ssize_t k = 0; k < 9; k++) {
-        PyTuple_SET_ITEM(result, k, items[k]); /* steals the reference */
-    }
-    return result;
+    /* N: the tuple takes top_word's reference (on failure too). */
+    return Py_BuildValue("(nnnnddNnd)", n_words, runs, exclamations, emoticons, uppercase_share,
+                         extreme_share, top_word, top_repeats, distinct_share);
 }
 
 static PyMethodDef methods[] = {
