@@ -25,8 +25,6 @@ from service.features.mux import RedisMux
 from service.features.store import REDIS_FAILURES, FeatureStore
 from service.metrics import LatencyMiddleware, Metrics
 from service.moderation.metrics import ModerationMetrics
-from service.moderation.models import Reason as QueueReason
-from service.moderation.models import ScoredReview
 from service.moderation.queue import ModerationQueue
 from service.monitoring.audit import AuditTrail
 from service.monitoring.drift import Thresholds
@@ -34,9 +32,9 @@ from service.monitoring.live import LiveProfile, LiveStore, Monitor
 from service.monitoring.logs import RequestIdMiddleware, configure_logging
 from service.monitoring.metrics import MonitoringMetrics
 from service.monitoring.profile import ReferenceProfile
+from service.recording import FailureLog, PostedWrites, scored_review
 from service.scorer import FraudScorer, Scored
 from service.scoring.behaviour import BehaviourModel
-from service.scoring.features import features_as_dict
 from service.scoring.fusion import FusionConfig, PriorWeights
 from service.settings import Settings
 from service.text_model import TextModel
@@ -117,22 +115,7 @@ def queue_recorder(queue: ModerationQueue) -> Callable[[Scored], Awaitable[bool]
     """Hands each scored review to the moderation queue (it keeps review/reject ones)."""
 
     async def record(scored: Scored) -> bool:
-        verdict = scored.verdict
-        return await queue.record(
-            ScoredReview(
-                review_id=verdict.review_id,
-                product_id=scored.review.product_id,
-                risk_score=verdict.risk_score,
-                decision=verdict.decision,
-                reasons=tuple(
-                    QueueReason(r.code, r.message, r.contribution) for r in verdict.reasons
-                ),
-                text=scored.review.text,
-                scored_at=scored.review.submitted_at,
-                model_version=verdict.model_version,
-                features=features_as_dict(scored.features) if scored.features else {},
-            )
-        )
+        return await queue.record(scored_review(scored))
 
     return record
 
@@ -223,9 +206,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         behaviour = load_behaviour(settings)
         redis = redis_client(settings)
         mux = hot_path_connection(settings)
+        hmac_key = settings.hmac_key.get_secret_value().encode()
         store = FeatureStore(
             redis,
-            settings.hmac_key.get_secret_value().encode(),
+            hmac_key,
             retention_s=settings.retention_days * 86400,
             mux=mux,
         )
@@ -245,6 +229,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.monitoring_enabled
             else (None, None)
         )
+        # A single Redis: the writes after each answer are posted to the pipelined connection.
+        poster = (
+            PostedWrites(mux, hmac_key, settings.retention_days * 86400, queue, FailureLog())
+            if mux is not None and not settings.redis_cluster
+            else None
+        )
         scorer = FraudScorer(
             store,
             classifier,
@@ -253,6 +243,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             budget_s=settings.redis_budget_ms / 1000,
             breaker=breaker,
             recorders=[queue_recorder(queue)],
+            poster=poster,
             observers=[
                 metrics.observe_scored,
                 *([monitor.profile.observe, trail.observe] if monitor and trail else []),

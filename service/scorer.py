@@ -102,6 +102,16 @@ class ScoreObserver(Protocol):
 Recorder = Callable[[Scored], Awaitable[object]]
 
 
+class Poster(Protocol):
+    """Writes what a scored review leaves behind (the answer cache, the moderation record)
+    without waiting: hands them to a pipelined connection and returns (service/recording.py)."""
+
+    def __call__(self, scored: Scored) -> None: ...
+
+    async def sync(self) -> None:
+        """Wait until everything posted so far is answered."""
+
+
 class FraudScorer:
     def __init__(
         self,
@@ -114,7 +124,10 @@ class FraudScorer:
         breaker: CircuitBreaker | None = None,
         recorders: Sequence[Recorder] = (),
         observers: Sequence[ScoreObserver] = (),
+        poster: Poster | None = None,
     ) -> None:
+        """``poster``, when given, writes each answer's cache entry and records without
+        waiting; else a task per answer awaits ``store.store_answer`` and then ``recorders``."""
         self._store = store
         self._classifier = classifier
         self._behaviour = behaviour
@@ -125,6 +138,7 @@ class FraudScorer:
         self._breaker = breaker or CircuitBreaker()
         self._recorders = tuple(recorders)
         self._observers = tuple(observers)
+        self._poster = poster
         self._background: set[asyncio.Task[None]] = set()
         behaviour_version = behaviour.version if behaviour else "none"
         self.model_version = f"{classifier.version} / {behaviour_version}"
@@ -155,6 +169,8 @@ class FraudScorer:
         """Wait for the background writes (tests, shutdown)."""
         while self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        if self._poster is not None:
+            await self._poster.sync()
 
     def _predict(self, text: str | None) -> float | None:
         return self._classifier.predict(text) if text else None
@@ -221,7 +237,10 @@ class FraudScorer:
         self._notify(scored)
         if features is not None:
             # Remembered answers and the queue are written after answering, off the latency path.
-            self._spawn(self._record(scored))
+            if self._poster is not None:
+                self._post(scored)
+            else:
+                self._spawn(self._record(scored))
         return verdict
 
     def _verdict(self, review: Review, a: Assessment) -> Verdict:
@@ -238,6 +257,13 @@ class FraudScorer:
     def _notify(self, scored: Scored) -> None:
         for observe in self._observers:
             observe(scored)
+
+    def _post(self, scored: Scored) -> None:
+        assert self._poster is not None
+        try:
+            self._poster(scored)
+        except Exception as exc:  # best effort, as in _record: the answer is not held back
+            log.warning("recording a scored review failed: %s", type(exc).__name__)
 
     async def _record(self, scored: Scored) -> None:
         assert self._store is not None

@@ -25,7 +25,7 @@ import asyncio
 import ssl
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -66,6 +66,35 @@ def _error(message: str) -> ResponseError:
     if message.startswith("NOSCRIPT"):
         return NoScriptError(message)
     return ResponseError(message)
+
+
+class Posted:
+    """Where the reply of a posted command goes (``RedisMux.post``): nobody awaits it.
+
+    A result is handed to ``on_result`` (when given), a failure to ``on_error``. It stands in
+    the pending queue where an awaited command has its future (it answers ``done()`` the same
+    way), so one instance can serve every command whose result is of no interest.
+    """
+
+    __slots__ = ("on_error", "on_result")
+
+    def __init__(
+        self,
+        on_error: Callable[[Exception], object],
+        on_result: Callable[[Any], object] | None = None,
+    ) -> None:
+        self.on_error = on_error
+        self.on_result = on_result
+
+    def done(self) -> bool:
+        return False
+
+    def set_result(self, reply: Any) -> None:
+        if self.on_result is not None:
+            self.on_result(reply)
+
+    def set_exception(self, exc: Exception) -> None:
+        self.on_error(exc)
 
 
 class _Protocol(asyncio.Protocol):
@@ -124,7 +153,8 @@ class RedisMux:
         self._connect_timeout_s = connect_timeout_s
         self._stale_after_s = stale_after_s
         self._max_pending = max_pending
-        self._pending: deque[tuple[asyncio.Future[Any], float]] = deque()
+        # Each command sent and not yet answered: where its reply goes, and when it was sent.
+        self._pending: deque[tuple[asyncio.Future[Any] | Posted, float]] = deque()
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Future[None] | None = None
         self._buffer: list[bytes] = []
@@ -187,7 +217,7 @@ class RedisMux:
             else:
                 async with asyncio.timeout_at(deadline):
                     await self._connect()
-        future = self._enqueue(packed)
+        future = self._command(packed)
         if deadline is None:
             return await future
         handle = future.get_loop().call_at(deadline, _expire, future)
@@ -196,7 +226,26 @@ class RedisMux:
         finally:
             handle.cancel()
 
-    def _enqueue(self, packed: bytes) -> asyncio.Future[Any]:
+    def post(self, packed: bytes, slot: Posted) -> None:
+        """Send one packed command without waiting for its reply: ``slot`` receives it.
+
+        For writes made after answering (the answer cache, the moderation record): no future,
+        no task. Raises ``RedisConnectionError`` at once when not connected or when too many
+        commands wait; a lost connection later hands that error to ``slot.on_error``.
+        """
+        self._enqueue(packed, slot)
+
+    async def sync(self) -> None:
+        """Wait until every command sent so far is answered (replies come in order)."""
+        if self._protocol is not None and self._pending:
+            await self.send(pack(("PING",)))
+
+    def _command(self, packed: bytes) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._enqueue(packed, future)
+        return future
+
+    def _enqueue(self, packed: bytes, slot: asyncio.Future[Any] | Posted) -> None:
         if self._protocol is None:
             raise RedisConnectionError("not connected to Redis")
         now = time.monotonic()
@@ -206,13 +255,11 @@ class RedisMux:
             raise RedisConnectionError("Redis stopped answering: reconnecting")
         if len(pending) >= self._max_pending:
             raise RedisConnectionError(f"{len(pending)} commands already wait for Redis")
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        pending.append((future, now))
+        pending.append((slot, now))
         self._buffer.append(packed)
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            future.get_loop().call_soon(self._flush)
-        return future
+            asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -265,9 +312,9 @@ class RedisMux:
                 auth: tuple[Arg, ...] = (self._username, self._password) if self._username else (
                     self._password,
                 )  # fmt: skip
-                hello.append(self._enqueue(pack(("AUTH", *auth))))
+                hello.append(self._command(pack(("AUTH", *auth))))
             if self._db:
-                hello.append(self._enqueue(pack(("SELECT", self._db))))
+                hello.append(self._command(pack(("SELECT", self._db))))
             try:
                 for reply in hello:
                     await reply

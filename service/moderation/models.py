@@ -13,6 +13,9 @@ from typing import Any, Literal
 import orjson
 import zstandard
 
+# The scorer's own reason type: a verdict's reasons go into the record as they are.
+from service.scoring.fusion import Reason as Reason
+
 Verdict = Literal["fake", "genuine"]
 VERDICTS: frozenset[str] = frozenset({"fake", "genuine"})
 FeatureValue = float | int | bool | None
@@ -25,13 +28,6 @@ _HASHED_ID = re.compile(r"#[0-9a-f]{40}")
 # 20 bits of risk above 32 bits of "seconds before 2106", below 2**53.
 _TIME_SPAN = 2**32
 _RISK_STEPS = 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class Reason:
-    code: str
-    message: str
-    contribution: float
 
 
 @dataclass(frozen=True, slots=True)

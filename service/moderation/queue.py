@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError, RedisError
 
-from service.features.mux import RedisMux
+from service.features.mux import Posted, RedisMux, pack
 from service.moderation import keys, scripts
 from service.moderation.errors import (
     AlreadyClaimed,
@@ -110,6 +111,7 @@ class ModerationQueue:
         self._release = redis.register_script(scripts.RELEASE)
         self._verdict = redis.register_script(scripts.VERDICT)
         self._precision = redis.register_script(scripts.PRECISION)
+        self._retries: set[asyncio.Task[None]] = set()
 
     @property
     def _retention_ms(self) -> int:
@@ -159,18 +161,65 @@ class ModerationQueue:
             except RedisError as exc:
                 raise ModerationUnavailable("the moderation store is unavailable") from exc
             return False
-        member = key_id(scored.review_id)
+        index_keys, args = self._enqueue_call(scored, raw)
+        is_new = bool(await self._run_hot(self._enqueue, index_keys, args))
+        if is_new and self._metrics is not None:
+            self._metrics.enqueued.labels(decision=scored.decision).inc()
+        return is_new
+
+    def post(self, scored: ScoredReview, on_error: Callable[[Exception], object]) -> bool:
+        """`record` without waiting, over the pipelined connection: False when there is none
+        (await `record` then). A failure goes to `on_error`; the reply of a queued review
+        counts it when new, as `record` does; a script Redis lost (NOSCRIPT, after a restart)
+        is loaded by redis-py on a second try, in a task."""
+        mux = self._mux
+        if mux is None:
+            return False
+        raw = encode_scored(scored)
+        if scored.decision not in self.queue_decisions:
+            command = ("SET", keys.record_key(scored.review_id), raw, "NX", "EX", self.retention_s)
+            mux.post(pack(command), Posted(on_error))
+            return True
+        index_keys, args = self._enqueue_call(scored, raw)
+
+        def queued(reply: Any) -> None:
+            if reply and self._metrics is not None:
+                self._metrics.enqueued.labels(decision=scored.decision).inc()
+
+        def failed(exc: Exception) -> None:
+            if not isinstance(exc, NoScriptError):
+                on_error(exc)
+                return
+            retry = asyncio.get_running_loop().create_task(self._retry(scored, on_error))
+            self._retries.add(retry)
+            retry.add_done_callback(self._retries.discard)
+
+        command = ("EVALSHA", self._enqueue.sha, len(index_keys), *index_keys, *args)
+        mux.post(pack(command), Posted(failed, queued))
+        return True
+
+    async def settle(self) -> None:
+        """Wait for the second tries of posted records (tests, shutdown)."""
+        while self._retries:
+            await asyncio.gather(*self._retries, return_exceptions=True)
+
+    async def _retry(self, scored: ScoredReview, on_error: Callable[[Exception], object]) -> None:
+        try:
+            await self.record(scored)
+        except Exception as exc:  # the answer is out: a failing store is only reported
+            on_error(exc)
+
+    def _enqueue_call(self, scored: ScoredReview, raw: bytes) -> tuple[list[str], list[Any]]:
+        """The ENQUEUE script's keys and arguments for a review to queue."""
         index_keys = [
             keys.item_key(scored.review_id),
             keys.queue_key(),
             keys.product_index_key(scored.product_id),
             *(keys.reason_index_key(code) for code in scored.reason_codes),
         ]
+        member = key_id(scored.review_id)
         args = [member, priority(scored.risk_score, scored.scored_at), raw, self._retention_ms]
-        is_new = bool(await self._run_hot(self._enqueue, index_keys, args))
-        if is_new and self._metrics is not None:
-            self._metrics.enqueued.labels(decision=scored.decision).inc()
-        return is_new
+        return index_keys, args
 
     async def list(
         self,

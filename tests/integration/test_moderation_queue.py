@@ -10,6 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
+from service.features.mux import RedisMux
 from service.moderation import keys
 from service.moderation.errors import (
     AlreadyClaimed,
@@ -352,3 +353,41 @@ async def test_a_client_that_decodes_responses_is_refused(redis_url: str) -> Non
     with pytest.raises(ValueError, match="decode_responses"):
         ModerationQueue(client)
     await client.aclose()
+
+
+async def test_posted_records_land_as_awaited_ones_do(
+    redis: aioredis.Redis, redis_url: str
+) -> None:
+    mux = RedisMux.from_url(redis_url)
+    assert mux is not None
+    registry = CollectorRegistry()
+    queue = ModerationQueue(redis, mux=mux, metrics=ModerationMetrics.for_registry(registry))
+    errors: list[Exception] = []
+    try:
+        await mux.call("PING")  # posting needs the connection open
+        assert await redis.script_flush() is not None  # the ENQUEUE script must be reloaded
+        assert queue.post(scored("r-allow", 0.1, decision="allow"), errors.append)
+        assert queue.post(scored("r-review", 0.7, decision="review"), errors.append)
+        assert queue.post(scored("r-review", 0.7, decision="review"), errors.append)  # a retry
+        assert queue.post(scored("r-reject", 0.99, decision="reject"), errors.append)
+        await mux.sync()
+        await queue.settle()
+        assert errors == []
+        assert await redis.exists(keys.record_key("r-allow")) == 1
+        items = await all_items(queue)
+        assert [i.scored for i in items] == [
+            scored("r-reject", 0.99, decision="reject"),
+            scored("r-review", 0.7, decision="review"),
+        ]
+        enqueued = {
+            s.labels["decision"]: s.value
+            for m in registry.collect()
+            if m.name == "reviewguard_moderation_enqueued"
+            for s in m.samples
+            if s.name.endswith("_total")
+        }
+        assert enqueued == {"review": 1.0, "reject": 1.0}
+    finally:
+        await mux.aclose()
+    # Without a pipelined connection the caller awaits `record` instead.
+    assert not ModerationQueue(redis).post(scored("r-x", 0.7), errors.append)

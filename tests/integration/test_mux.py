@@ -13,7 +13,7 @@ from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
-from service.features.mux import RedisMux, pack
+from service.features.mux import Posted, RedisMux, pack
 from tests.conftest import RedisServer
 
 
@@ -176,3 +176,44 @@ def test_urls_it_does_not_understand_are_left_to_redis_py() -> None:
     assert RedisMux.from_url("redis+sentinel://h:1/0") is None
     assert RedisMux.from_url("rediss://h:6380/2?ssl_cert_reqs=none") is not None
     assert RedisMux.from_url("unix:///run/redis.sock?db=1") is not None
+
+
+async def test_posted_commands_hand_their_replies_and_errors_to_their_slots(
+    mux: RedisMux,
+) -> None:
+    await mux.call("SET", "text", "not a number")
+    results: list[object] = []
+    errors: list[Exception] = []
+    slot = Posted(errors.append, results.append)
+    mux.post(pack(("INCR", "n")), slot)
+    mux.post(pack(("INCR", "text")), slot)  # an error reply
+    mux.post(pack(("INCR", "n")), Posted(errors.append))  # result of no interest
+    assert await mux.call("ECHO", "awaited in between") == b"awaited in between"
+    mux.post(pack(("GET", "n")), slot)
+    await mux.sync()
+    assert results == [1, b"2"]
+    assert len(errors) == 1 and isinstance(errors[0], ResponseError)
+    assert mux.pending == 0
+
+
+async def test_posting_needs_a_connection_and_a_lost_one_fails_the_posted(
+    own_redis: RedisServer, mux: RedisMux
+) -> None:
+    errors: list[Exception] = []
+    with pytest.raises(RedisConnectionError, match="not connected"):
+        mux.post(pack(("PING",)), Posted(errors.append))
+    assert await mux.call("PING") == b"PONG"
+    freeze(own_redis)
+    for i in range(4):
+        mux.post(pack(("SET", f"k{i}", "v")), Posted(errors.append))
+    await asyncio.sleep(0.05)
+    assert mux.pending == 4
+    assert own_redis.proc is not None
+    own_redis.proc.kill()
+    own_redis.proc.wait()
+    for _ in range(100):
+        if len(errors) == 4:
+            break
+        await asyncio.sleep(0.01)
+    assert len(errors) == 4 and all(isinstance(e, RedisConnectionError) for e in errors)
+    assert mux.pending == 0

@@ -1,0 +1,101 @@
+"""The writes made after answering, posted to the scorer's pipelined connection without waiting.
+
+Per scored review with features: the answer cache (field ``a`` of the review's record hash, what
+``FeatureStore.store_answer`` writes, so that a retry of the same review gets the same answer) and
+the moderation record (``ModerationQueue.post``). They go into the connection's buffer before
+the answer leaves, with no task, future or await per review; their replies are read as they
+come and only failures are reported. Without a pipelined connection (Redis Cluster, or
+``redis_pipelined`` off) the scorer awaits the same writes in a task instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from prometheus_client import Counter
+
+from service.features import keys
+from service.features.mux import Posted, RedisMux, pack
+from service.moderation.models import ScoredReview
+from service.moderation.queue import ModerationQueue
+from service.scorer import Scored
+from service.scoring.features import features_as_dict
+from service.scoring.identity import REVIEW_HASH_HEX, keyed_hash
+
+log = logging.getLogger("reviewguard.recording")
+
+
+def scored_review(scored: Scored) -> ScoredReview:
+    """What the moderation queue keeps of a scored review (no personal data)."""
+    verdict = scored.verdict
+    return ScoredReview(
+        verdict.review_id,
+        scored.review.product_id,
+        verdict.risk_score,
+        verdict.decision,
+        verdict.reasons,
+        scored.review.text,
+        scored.review.submitted_at,
+        verdict.model_version,
+        features_as_dict(scored.features) if scored.features else {},
+    )
+
+
+class FailureLog:
+    """Counts failed writes and logs them by type, at most once a second (a lost connection
+    fails every command that waited on it at once)."""
+
+    def __init__(
+        self, failures: Counter | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._failures = failures
+        self._clock = clock
+        self._last_s = float("-inf")
+        self._unlogged = 0
+
+    def __call__(self, exc: Exception) -> None:
+        if self._failures is not None:
+            self._failures.inc()
+        self._unlogged += 1
+        now = self._clock()
+        if now - self._last_s >= 1.0:
+            name, count = type(exc).__name__, self._unlogged
+            log.warning("recording scored reviews failed: %s (%d writes)", name, count)
+            self._last_s, self._unlogged = now, 0
+
+
+class PostedWrites:
+    """The scorer's poster: answer cache and moderation record of a review, without waiting."""
+
+    def __init__(
+        self,
+        mux: RedisMux,
+        hmac_key: bytes,
+        retention_s: int,
+        queue: ModerationQueue,
+        on_error: Callable[[Exception], object] | None = None,
+    ) -> None:
+        self._mux = mux
+        self._hmac_key = hmac_key
+        self._retention_s = retention_s
+        self._queue = queue
+        self._on_error = on_error or FailureLog()
+        self._slot = Posted(self._on_error)
+
+    def __call__(self, scored: Scored) -> None:
+        verdict = scored.verdict
+        record = keys.review_record(
+            keyed_hash(self._hmac_key, "r", verdict.review_id, REVIEW_HASH_HEX)
+        )
+        post, slot = self._mux.post, self._slot
+        post(pack(("HSET", record, "a", verdict.body)), slot)
+        post(pack(("EXPIRE", record, self._retention_s)), slot)
+        if not self._queue.post(scored_review(scored), self._on_error):
+            raise RuntimeError("the moderation queue has no pipelined connection")
+
+    async def sync(self) -> None:
+        """Wait until every write posted so far is answered (tests, shutdown)."""
+        await self._mux.sync()
+        await self._queue.settle()
