@@ -158,6 +158,7 @@ def build_monitor(
     metrics: MonitoringMetrics,
     text_model_version: str,
     breaker: CircuitBreaker,
+    mux: RedisMux | None = None,
 ) -> tuple[Monitor, AuditTrail]:
     reference = load_reference(settings, text_model_version)
     monitor = Monitor(
@@ -182,6 +183,7 @@ def build_monitor(
         breaker=breaker,
         errors=metrics.audit_errors,
         dropped=metrics.audit_dropped,
+        mux=mux,
     )
     return monitor, trail
 
@@ -225,7 +227,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s)
         config = fusion_config(settings)
         monitor, trail = (
-            build_monitor(settings, redis, monitoring_metrics, classifier.version, breaker)
+            build_monitor(settings, redis, monitoring_metrics, classifier.version, breaker, mux)
             if settings.monitoring_enabled
             else (None, None)
         )
