@@ -17,6 +17,7 @@ from prometheus_client import (
     multiprocess,
 )
 
+from service.monitoring.metrics import count_into
 from service.scorer import Scored
 
 Scope = MutableMapping[str, Any]
@@ -77,25 +78,51 @@ class Metrics:
             registry=r,
         )
         self.model = Info("reviewguard_model", "Versions of the loaded models", registry=r)
+        # Events per label value as plain ints the registry reads at scrape time (count_into: no
+        # lock or labels() look-up per review). A child is made at its label value's first event,
+        # as labels() made it, so /metrics lists the same series, in the same order, with the same
+        # creation times. In multiprocess mode the counts stay empty: each event increments its
+        # child (kept in _children), which writes the shared files as before.
+        self._decision_counts: dict[str, int] = {}
+        self._reason_counts: dict[str, int] = {}
+        self._redis_error_counts: dict[str, int] = {}
+        self._degraded_counts: dict[str, int] = {}
         self._children: dict[tuple[Counter, str], Counter] = {}
+        self._degraded_counted = count_into(self.degraded, self._degraded_counts, "")
 
     def observe_scored(self, scored: Scored) -> None:
         verdict = scored.verdict
-        children = self._children
-        # labels() resolves its child under a lock on every call; a child, once made, is kept
-        # here (created lazily, so /metrics lists exactly the series that occurred).
-        for counter, value in (
-            (self.decisions, verdict.decision),
-            *((self.reasons, reason.code) for reason in verdict.reasons),
-        ):
-            child = children.get((counter, value))
-            if child is None:
-                child = children[(counter, value)] = counter.labels(value)
-            child.inc()
+        try:
+            self._decision_counts[verdict.decision] += 1
+        except KeyError:
+            self._first(self.decisions, self._decision_counts, verdict.decision)
+        counts = self._reason_counts
+        for reason in verdict.reasons:
+            try:
+                counts[reason.code] += 1
+            except KeyError:
+                self._first(self.reasons, counts, reason.code)
         if verdict.degraded:
-            self.degraded.inc()
+            if self._degraded_counted:
+                self._degraded_counts[""] += 1
+            else:
+                self.degraded.inc()
         if scored.missing is not None:
-            self.redis_errors.labels(scored.missing.kind).inc()
+            try:
+                self._redis_error_counts[scored.missing.kind] += 1
+            except KeyError:
+                self._first(self.redis_errors, self._redis_error_counts, scored.missing.kind)
+
+    def _first(self, counter: Counter, counts: dict[str, int], value: str) -> None:
+        """An event of a label value `counts` does not hold: its first (its child is made now),
+        or any in multiprocess mode (the child is incremented)."""
+        child = self._children.get((counter, value))
+        if child is None:
+            child = self._children[(counter, value)] = counter.labels(value)
+            if count_into(child, counts, value):
+                counts[value] += 1
+                return
+        child.inc()
 
     def render(self) -> bytes:
         if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
