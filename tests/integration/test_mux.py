@@ -217,3 +217,25 @@ async def test_posting_needs_a_connection_and_a_lost_one_fails_the_posted(
         await asyncio.sleep(0.01)
     assert len(errors) == 4 and all(isinstance(e, RedisConnectionError) for e in errors)
     assert mux.pending == 0
+
+
+async def test_a_posted_command_leaves_with_the_next_awaited_one_or_soon_after(
+    own_redis: RedisServer,
+) -> None:
+    mux = RedisMux.from_url(own_redis.url, post_delay_s=0.05)
+    reader = redis_asyncio.Redis.from_url(own_redis.url)
+    assert mux is not None
+    errors: list[Exception] = []
+    try:
+        await mux.call("PING")
+        mux.post(pack(("SET", "early", "1")), Posted(errors.append))
+        assert await mux.call("GET", "early") == b"1"  # written with the awaited GET
+        mux.post(pack(("SET", "alone", "1")), Posted(errors.append))
+        await asyncio.sleep(0.01)
+        assert await reader.get("alone") is None  # held back for a while ...
+        await asyncio.sleep(0.1)
+        assert await reader.get("alone") == b"1"  # ... not forever
+        assert errors == [] and mux.pending == 0
+    finally:
+        await mux.aclose()
+        await reader.aclose()
