@@ -16,7 +16,7 @@ from service.features import keys
 from service.features.calls import decode_replies, parse_entity_record, plan_observe
 from service.features.mux import RedisMux, pack
 from service.scoring.features import Features, derive_features
-from service.scoring.identity import REVIEW_HASH_HEX, identify, keyed_hash
+from service.scoring.identity import REVIEW_HASH_HEX, Identity, identify, keyed_hash
 from service.scoring.review import Review
 
 SCRIPT_DIR = Path(__file__).resolve().parent
@@ -74,6 +74,34 @@ for c = 0, n - 1 do
 end
 return out
 """
+
+
+def batch_argv(calls: Sequence[tuple[str, Sequence[str], Sequence[Any]]]) -> tuple[list[str], str]:
+    """The keys and the one argument of the batch script running ``calls`` (``batch_source``)."""
+    header: list[Any] = [len(calls)]
+    all_keys: list[str] = []
+    all_args: list[Any] = []
+    for script, call_keys, args in calls:
+        header += [script, len(call_keys), len(args)]
+        all_keys += call_keys
+        all_args += args
+    argv = "\n".join(map(str, [*header, *all_args]))
+    if argv.count("\n") != len(header) + len(all_args) - 1:
+        raise ValueError("a script argument holds a newline: it cannot travel in the batch")
+    return all_keys, argv
+
+
+def reference_batch_command(
+    sha: str, review: Review, identity: Identity, retention_s: int
+) -> bytes:
+    """The packed EVALSHA of the batch script (sha ``sha``) that records ``review`` and reads its
+    state: ``plan_observe``'s calls, as ``_run_batch`` sends them through the mux."""
+    plan = plan_observe(review, identity, retention_s)
+    all_keys, argv = batch_argv([(c.script, c.keys, c.args) for c in plan.calls])
+    return pack(("EVALSHA", sha, len(all_keys), *all_keys, argv))
+
+
+batch_command = reference_batch_command
 
 
 class FeatureStore:
@@ -164,16 +192,7 @@ class FeatureStore:
         deadline: float | None = None,
     ) -> list[Any]:
         """A single Redis: the whole plan as one script call (one command to build and parse)."""
-        header: list[Any] = [len(calls)]
-        all_keys: list[str] = []
-        all_args: list[Any] = []
-        for script, call_keys, args in calls:
-            header += [script, len(call_keys), len(args)]
-            all_keys += call_keys
-            all_args += args
-        argv = "\n".join(map(str, [*header, *all_args]))
-        if argv.count("\n") != len(header) + len(all_args) - 1:
-            raise ValueError("a script argument holds a newline: it cannot travel in the batch")
+        all_keys, argv = batch_argv(calls)
         replies = await self._evalsha(BATCH, all_keys, [argv], deadline)
         return [reply[0] if reply else None for reply in replies]
 
