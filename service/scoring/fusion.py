@@ -17,7 +17,7 @@ from typing import Literal
 
 from service.scoring.behaviour import BehaviourModel
 from service.scoring.features import DAY_S, HOUR_S, Features
-from service.scoring.text_signals import describe_text
+from service.scoring.text_signals import describe_counts
 
 RiskLevel = Literal["low", "medium", "high"]
 Decision = Literal["allow", "review", "reject"]
@@ -28,6 +28,23 @@ class Reason:
     code: str
     message: str
     contribution: float
+
+
+_NEW = object.__new__
+# The slots' own setters: what the frozen dataclasses' __init__ reaches through object.__setattr__.
+_SET_CODE = Reason.__dict__["code"].__set__
+_SET_MESSAGE = Reason.__dict__["message"].__set__
+_SET_CONTRIBUTION = Reason.__dict__["contribution"].__set__
+
+
+def _reason(code: str, message: str, contribution: float) -> Reason:
+    """``Reason(code, message, contribution)`` with its slots set directly: the same object at
+    less than half the cost of the frozen dataclass's __init__ (no __post_init__ to skip)."""
+    reason: Reason = _NEW(Reason)
+    _SET_CODE(reason, code)
+    _SET_MESSAGE(reason, message)
+    _SET_CONTRIBUTION(reason, contribution)
+    return reason
 
 
 Term = tuple[str, str, float]
@@ -42,6 +59,30 @@ class Assessment:
     decision: Decision
     reasons: tuple[Reason, ...]
     degraded: bool
+
+
+_SET_ASSESSMENT = tuple(
+    Assessment.__dict__[name].__set__
+    for name in ("risk_score", "risk_level", "decision", "reasons", "degraded")
+)
+
+
+def _assessment(
+    risk_score: float,
+    risk_level: RiskLevel,
+    decision: Decision,
+    reasons: tuple[Reason, ...],
+    degraded: bool,
+) -> Assessment:
+    """``Assessment(...)`` with its slots set directly (as _reason does for a Reason)."""
+    a: Assessment = _NEW(Assessment)
+    set_risk_score, set_risk_level, set_decision, set_reasons, set_degraded = _SET_ASSESSMENT
+    set_risk_score(a, risk_score)
+    set_risk_level(a, risk_level)
+    set_decision(a, decision)
+    set_reasons(a, reasons)
+    set_degraded(a, degraded)
+    return a
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,42 +178,56 @@ def text_terms(
 def _text_terms(
     text: str | None, text_probability: float | None, text_prior: float, w: PriorWeights
 ) -> list[Term]:
-    terms: list[Term] = []
-    if text_probability is not None and text:
-        llr = w.text_model * (logit(text_probability) - _logit_of_constant(text_prior))
+    if not text:
+        return []
+    if text_probability is None:
+        terms: list[Term] = []
+    else:
+        # logit(text_probability), inlined: the same clamp and the same operations.
+        p = min(max(text_probability, 1e-6), 1 - 1e-6)
+        llr = w.text_model * (math.log(p / (1 - p)) - _logit_of_constant(text_prior))
         if llr >= 0:
             message = f"text resembles known fake reviews ({text_probability:.2f})"
         else:
             message = f"text resembles genuine reviews (fake-text score {text_probability:.2f})"
-        terms.append(("TEXT_MODEL", message, llr))
-    if not text:
-        return terms
-    signals = describe_text(text)
-    loud = signals.exclamation_runs + signals.emoticons
-    if loud >= 2 or (signals.exclamations >= 4 and signals.n_words < 80):
+        terms = [("TEXT_MODEL", message, llr)]
+    # describe_text's fields, as a tuple (no TextSignals built).
+    (
+        n_words,
+        exclamation_runs,
+        exclamations,
+        emoticons,
+        _,
+        extreme_share,
+        top_word,
+        top_word_repeats,
+        distinct_share,
+    ) = describe_counts(text)
+    loud = exclamation_runs + emoticons
+    if loud >= 2 or (exclamations >= 4 and n_words < 80):
         terms.append(
             (
                 "TEXT_EXCESSIVE_PUNCTUATION",
-                f"{signals.exclamations} exclamation marks, "
-                f"{signals.exclamation_runs} runs like '!!!' and {signals.emoticons} emoticons",
+                f"{exclamations} exclamation marks, "
+                f"{exclamation_runs} runs like '!!!' and {emoticons} emoticons",
                 w.excessive_punctuation * min(2.0, 1.0 + math.log2(max(1, loud) / 2 + 1) / 2),
             )
         )
-    if signals.n_words >= 5 and signals.extreme_share >= 0.12:
+    if n_words >= 5 and extreme_share >= 0.12:
         terms.append(
             (
                 "TEXT_EXTREME",
-                f"{signals.extreme_share:.0%} of the words are superlatives or absolutes",
-                w.extreme_wording * min(2.0, signals.extreme_share / 0.12),
+                f"{extreme_share:.0%} of the words are superlatives or absolutes",
+                w.extreme_wording * min(2.0, extreme_share / 0.12),
             )
         )
-    if signals.top_word_repeats >= 4 and signals.distinct_share < 0.6:
+    if top_word_repeats >= 4 and distinct_share < 0.6:
         terms.append(
             (
                 "TEXT_REPETITIVE",
-                f"'{signals.top_word}' repeated {signals.top_word_repeats} times "
-                f"({signals.distinct_share:.0%} distinct words)",
-                w.repetitive_text * min(2.0, signals.top_word_repeats / 4),
+                f"'{top_word}' repeated {top_word_repeats} times "
+                f"({distinct_share:.0%} distinct words)",
+                w.repetitive_text * min(2.0, top_word_repeats / 4),
             )
         )
     return terms
@@ -451,10 +506,6 @@ def _cap(terms: list[Term], limit: float) -> list[Term]:
     return [(code, message, contribution * scale) for code, message, contribution in terms]
 
 
-def _descending(term: Term) -> float:
-    return -term[2]
-
-
 def assess(
     *,
     text: str | None,
@@ -493,32 +544,40 @@ def assess(
         else:
             terms += _cap(members, group_cap)
     log_odds = _logit_of_constant(config.base_rate) + offset + sum(map(_CONTRIBUTION, terms))
-    risk = sigmoid(log_odds)
+    # sigmoid(log_odds), inlined.
+    if log_odds >= 0:
+        risk = 1.0 / (1.0 + math.exp(-log_odds))
+    else:
+        z = math.exp(log_odds)
+        risk = z / (1.0 + z)
     min_reason = config.min_reason
     shown = [
         (code, message, round(contribution, 3))
         for code, message, contribution in terms
         if abs(contribution) >= min_reason
     ]
-    shown.sort(key=_descending)
-    reasons = [Reason(code, message, contribution) for code, message, contribution in shown]
+    # Descending and stable: a reverse sort keeps equal contributions in their order, as sorting
+    # on the negated contribution did (-0.0 and 0.0 are equal either way; NaN is never shown).
+    shown.sort(key=_CONTRIBUTION, reverse=True)
+    reasons = [_reason(code, message, contribution) for code, message, contribution in shown]
     degraded = features is None
     if degraded:
         reasons.append(
-            Reason(
+            _reason(
                 "FEATURES_UNAVAILABLE",
                 f"behaviour features unavailable ({missing or 'store not reached'}): "
                 "scored from the text alone",
                 0.0,
             )
         )
-    return Assessment(  # positionally: keyword arguments cost more
-        round(risk, 4),  # risk_score
-        level(risk, config),  # risk_level
-        decide(risk, config),  # decision
-        tuple(reasons),
-        degraded,
-    )
+    # level() and decide(), inlined.
+    if risk >= config.review_threshold:
+        risk_level: RiskLevel = "high"
+        decision: Decision = "reject" if risk >= config.reject_threshold else "review"
+    else:
+        risk_level = "medium" if risk >= config.medium_threshold else "low"
+        decision = "reject" if risk >= config.reject_threshold else "allow"
+    return _assessment(round(risk, 4), risk_level, decision, tuple(reasons), degraded)
 
 
 def level(risk: float, config: FusionConfig) -> RiskLevel:
