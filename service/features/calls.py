@@ -23,7 +23,7 @@ from service.scoring.features import (
 )
 from service.scoring.identity import Identity, product_hash_short
 from service.scoring.review import Review
-from service.scoring.text_fingerprint import bands_of, simhash_hex
+from service.scoring.text_fingerprint import BANDS, bands_of, simhash_hex
 
 ACCOUNT_CAP = 1000
 """Newest entries kept per account: bounds the per-review scan; counts saturate beyond it."""
@@ -107,6 +107,25 @@ def plan_observe(review: Review, identity: Identity, retention_s: int) -> Plan:
         ScriptCall("review", (keys.review_record(review_h),), (entity_record(identity), ttl_s))
     )
     return Plan(tuple(calls), tuple(kinds), len(bands), True)
+
+
+_LAYOUTS: dict[tuple[bool, bool, bool, bool], Plan] = {}
+
+
+def reply_layout(identity: Identity) -> Plan:
+    """``plan_observe``'s plan for ``identity`` without its calls: all ``decode_replies`` reads
+    of it (which crowds, how many bands), for replies to a command built without a plan."""
+    shape = (
+        identity.device_h is not None,
+        identity.ip_h is not None,
+        identity.net_h is not None,
+        identity.simhash is not None,
+    )
+    layout = _LAYOUTS.get(shape)
+    if layout is None:
+        kinds = tuple(k for k, p in zip((keys.DEVICE, keys.IP, keys.NET), shape, strict=False) if p)
+        layout = _LAYOUTS[shape] = Plan((), kinds, BANDS if shape[3] else 0, True)
+    return layout
 
 
 _CROWD_STATES: dict[tuple[Any, ...], CrowdState] = {}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,11 +14,28 @@ import redis.asyncio as redis_asyncio
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 from service.features import keys
-from service.features.calls import decode_replies, parse_entity_record, plan_observe
+from service.features.calls import (
+    ACCOUNT_CAP,
+    BAND_CAP,
+    BAND_LIMIT,
+    CROWD_CAP,
+    LONG_WINDOW_S,
+    decode_replies,
+    parse_entity_record,
+    plan_observe,
+    reply_layout,
+)
 from service.features.mux import RedisMux, pack
-from service.scoring.features import Features, derive_features
-from service.scoring.identity import REVIEW_HASH_HEX, Identity, identify, keyed_hash
+from service.scoring.features import WEEK_S, Features, derive_features, to_ms
+from service.scoring.identity import (
+    ENTITY_HASH_HEX,
+    REVIEW_HASH_HEX,
+    Identity,
+    identify,
+    keyed_hash,
+)
 from service.scoring.review import Review
+from service.scoring.text_fingerprint import BAND_BITS, BANDS, SIMHASH_BITS
 
 SCRIPT_DIR = Path(__file__).resolve().parent
 SCRIPT_NAMES = ("account", "product", "crowd", "band", "review", "answer")
@@ -101,7 +119,134 @@ def reference_batch_command(
     return pack(("EVALSHA", sha, len(all_keys), *all_keys, argv))
 
 
-batch_command = reference_batch_command
+_BATCH_TEMPLATES: dict[
+    tuple[str, int, tuple[bool, bool, bool, bool]], tuple[str, int, int, int]
+] = {}
+# batch_command's fast path: the bands of a SimHash are then slices of its hex form.
+_BANDS_ARE_HEX_SLICES = BANDS == 4 and BAND_BITS == 16 and SIMHASH_BITS == 64
+
+
+def _batch_template(
+    sha: str, retention_s: int, shape: tuple[bool, bool, bool, bool]
+) -> tuple[str, int, int, int]:
+    """The packed batch EVALSHA of one shape of review (which of device, IP and network it has,
+    and whether its text has a SimHash) as a %-template of its variable parts; also the length
+    of the script's argument less the digits of its t_ms values, how many t_ms values it holds,
+    and how many newlines the whole command holds.
+
+    ``plan_observe``'s calls as ``batch_argv`` joins them, written out once per shape, for the
+    usual lengths of the hashes (``ENTITY_HASH_HEX``, ``REVIEW_HASH_HEX``) and a one-digit
+    rating. Its fields, in order (the tuple ``batch_command`` fills):
+
+    - keys: account_h twice; product_h 5 times; each crowd's entity hash 3 times; the bands;
+      review_h;
+    - the argument's length;
+    - the argument: t_ms, review_h, product8, rating, product8 (account); t_ms, review_h, rating
+      (product); t_ms, review_h, account_h (each crowd); t_ms, member (each band); account_h,
+      then each crowd's entity hash (the entity record).
+    """
+    kinds = [
+        kind
+        for kind, present in zip((keys.DEVICE, keys.IP, keys.NET), shape[:3], strict=True)
+        if present
+    ]
+    bands = BANDS if shape[3] else 0
+    entity, review_h = "x" * ENTITY_HASH_HEX, "x" * REVIEW_HASH_HEX
+    key_parts: list[str] = []  # each key in RESP, as a template of its entity hash
+
+    def add_keys(make_keys: Callable[[str], Sequence[str]], sample: str) -> None:
+        for key, marked in zip(make_keys(sample), make_keys("\x00"), strict=True):
+            template = marked.replace("%", "%%").replace("\x00", "%s")
+            key_parts.append(f"${len(key)}\r\n{template}\r\n")
+
+    add_keys(lambda h: (keys.account_events(h), keys.account_flag(h)), entity)
+    add_keys(keys.product_ratings, entity)
+    for kind in kinds:
+        add_keys(functools.partial(keys.crowd_keys, kind), entity)
+    for _ in range(bands):
+        add_keys(lambda h: (keys.text_band(h),), "0:" + "x" * (BAND_BITS // 4))
+    add_keys(lambda h: (keys.review_record(h),), review_h)
+    key_count = len(key_parts)
+    retention_ms, ttl_s = str(retention_s * 1000), str(retention_s)
+    long_ms = str(min(LONG_WINDOW_S, retention_s) * 1000)
+    window_s = min(WEEK_S, retention_s)
+    header = [3 + len(kinds) + bands, "account", 2, 6, "product", 5, 5]
+    header += ["crowd", 3, 7] * len(kinds) + ["band", 1, 6] * bands + ["review", 1, 2]
+    lines = [str(x) for x in header]  # the argument's lines, "%s" for each field
+    lines += ["%s", "%s%s%s", "%s", retention_ms, str(ACCOUNT_CAP), ttl_s]
+    lines += ["%s", "%s", "%s", retention_ms, ttl_s]
+    lines += ["%s", "%s", "%s", retention_ms, ttl_s, long_ms, str(CROWD_CAP)] * len(kinds)
+    lines += [
+        "%s",
+        "%s",
+        str(window_s * 1000),
+        str(window_s),
+        str(BAND_CAP),
+        str(BAND_LIMIT),
+    ] * bands
+    lines += ["|".join(["%s"] + ["%s" if present else "" for present in shape[:3]]), ttl_s]
+    argv = "\n".join(line.replace("%", "%%") if "%s" not in line else line for line in lines)
+    t_count = 2 + len(kinds) + bands
+    fields = [review_h, "x" * 8, "1", "x" * 8, review_h, "1"]  # the fields but the t_ms values
+    fields += [review_h, entity] * len(kinds) + ["x" * (ENTITY_HASH_HEX + 16)] * bands
+    fields += [entity] * (1 + len(kinds))
+    argv_len = len(argv.replace("%%", "%")) - 2 * argv.count("%s") + sum(map(len, fields))
+    template = (
+        f"*{3 + key_count + 1}\r\n$7\r\nEVALSHA\r\n${len(sha)}\r\n{sha.replace('%', '%%')}\r\n"
+        f"${len(str(key_count))}\r\n{key_count}\r\n{''.join(key_parts)}$%d\r\n{argv}\r\n"
+    )
+    return template, argv_len, t_count, template.count("\n")
+
+
+def batch_command(sha: str, review: Review, identity: Identity, retention_s: int) -> bytes:
+    """``reference_batch_command``, the same bytes, from a template of the review's shape."""
+    account_h, review_h, product_h = identity.account_h, identity.review_h, identity.product_h
+    hashes = [h for h in (identity.device_h, identity.ip_h, identity.net_h) if h is not None]
+    simhash = identity.simhash
+    rating = min(5, max(1, review.rating))
+    if (
+        type(rating) is not int
+        or len(account_h) != ENTITY_HASH_HEX
+        or len(product_h) != ENTITY_HASH_HEX
+        or len(review_h) != REVIEW_HASH_HEX
+        or any(len(h) != ENTITY_HASH_HEX for h in hashes)
+        or not (
+            simhash is None
+            or (_BANDS_ARE_HEX_SLICES and type(simhash) is int and 0 <= simhash < 1 << 64)
+        )
+    ):
+        return reference_batch_command(sha, review, identity, retention_s)
+    shape = (
+        identity.device_h is not None,
+        identity.ip_h is not None,
+        identity.net_h is not None,
+        simhash is not None,
+    )
+    found = _BATCH_TEMPLATES.get((sha, retention_s, shape))
+    if found is None:
+        found = _BATCH_TEMPLATES[sha, retention_s, shape] = _batch_template(sha, retention_s, shape)
+    template, argv_len, t_count, newlines = found
+    t = str(to_ms(review.submitted_at))
+    product8 = product_h[:8]
+    crowds = [t, review_h, account_h] * len(hashes)
+    if simhash is None:
+        text: list[str] = []
+        band_keys: tuple[str, ...] = ()
+    else:
+        hex16 = f"{simhash:016x}"
+        text = [t, account_h + hex16] * BANDS
+        band_keys = (f"0:{hex16[12:]}", f"1:{hex16[8:12]}", f"2:{hex16[4:8]}", f"3:{hex16[:4]}")
+    command = template % (
+        account_h, account_h, product_h, product_h, product_h, product_h, product_h,
+        *[h for h in hashes for _ in "xyz"], *band_keys, review_h,
+        argv_len + t_count * len(t),
+        t, review_h, product8, rating, product8, t, review_h, rating,
+        *crowds, *text, account_h, *hashes,
+    )  # fmt: skip
+    if command.count("\n") != newlines or not command.isascii():
+        # a newline in an argument (refused) or a hash that is not ASCII: the plain way
+        return reference_batch_command(sha, review, identity, retention_s)
+    return command.encode()
 
 
 class FeatureStore:
@@ -135,6 +280,7 @@ class FeatureStore:
             name: hashlib.sha1(source.encode()).hexdigest()
             for name, source in self._sources.items()
         }
+        self._batch_sha = self._shas[BATCH]
         self._load_lock = asyncio.Lock()
 
     @property
@@ -172,19 +318,22 @@ class FeatureStore:
     ) -> Any:
         """One script call, without a pipeline's bookkeeping; loads the scripts on NOSCRIPT."""
         command = ("EVALSHA", self._shas[script], len(call_keys), *call_keys, *args)
-        mux = self._mux
-        if mux is not None:
-            packed = pack(command)
-            try:
-                return await mux.send(packed, deadline)
-            except NoScriptError:
-                await self.load_scripts()
-                return await mux.send(packed, deadline)
+        if self._mux is not None:
+            return await self._send(pack(command), deadline)
         try:
             return await self._redis.execute_command(*command)
         except NoScriptError:
             await self.load_scripts()
             return await self._redis.execute_command(*command)
+
+    async def _send(self, packed: bytes, deadline: float | None) -> Any:
+        """One packed script call through the mux; loads the scripts on NOSCRIPT."""
+        assert self._mux is not None
+        try:
+            return await self._mux.send(packed, deadline)
+        except NoScriptError:
+            await self.load_scripts()
+            return await self._mux.send(packed, deadline)
 
     async def _run_batch(
         self,
@@ -228,9 +377,16 @@ class FeatureStore:
         failures raise ``FeaturesUnavailable``.
         """
         identity = identify(review, self._hmac_key)
-        plan = plan_observe(review, identity, self._retention_s)
         try:
-            replies = await self._run([(c.script, c.keys, c.args) for c in plan.calls], deadline)
+            if self._mux is not None:  # the hot path: the batch command's bytes built at once
+                command = batch_command(self._batch_sha, review, identity, self._retention_s)
+                plan = reply_layout(identity)
+                replies = await self._send(command, deadline)
+                replies = [reply[0] if reply else None for reply in replies]
+            else:
+                plan = plan_observe(review, identity, self._retention_s)
+                calls = [(c.script, c.keys, c.args) for c in plan.calls]
+                replies = await self._run(calls, deadline)
         except TimeoutError:
             if deadline is None:  # a socket timeout of redis-py's own
                 raise FeaturesUnavailable("TimeoutError") from None
