@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,13 +24,17 @@ from redis.exceptions import RedisError
 
 from service.monitoring.audit import stopped
 from service.monitoring.drift import Thresholds, compare
-from service.monitoring.metrics import MonitoringMetrics
+from service.monitoring.metrics import MonitoringMetrics, count_into
 from service.monitoring.profile import (
     BY_NAME,
+    CONTRIBUTION_INDEX,
+    CONTRIBUTION_NAMES,
     QUANTITIES,
     Histograms,
+    NativeFields,
     ReferenceProfile,
-    observations,
+    native_describer,
+    python_fields,
 )
 from service.scorer import Scored
 
@@ -67,6 +70,12 @@ _EDGES: dict[str, np.ndarray[Any, np.dtype[np.float64]]] = {
 }
 FOLD_EVERY = 4096
 """Answers whose values are kept unbinned at most (then binned into the pending counts)."""
+# An answer's contributions summed per group: a slot per group in GROUPS order, then one that
+# sums the reasons without a group (dropped at the fold).
+_GROUP_SLOTS = len(CONTRIBUTION_NAMES) + 1
+_NO_GROUP = len(CONTRIBUTION_NAMES)
+_NO_CONTRIBUTIONS = [0.0] * _GROUP_SLOTS
+_GROUP_SLOT = CONTRIBUTION_INDEX.get
 
 
 def minute_key(t_s: float) -> str:
@@ -87,7 +96,8 @@ def window_keys(window_s: int, now_s: float) -> list[str]:
 
 
 class LiveProfile:
-    """The observer: bins each answer into in-process counters (no I/O)."""
+    """The observer: keeps each answer's values in plain lists and ints (no I/O, no prometheus
+    call), binned with numpy into the pending counts at each fold."""
 
     def __init__(
         self,
@@ -98,39 +108,92 @@ class LiveProfile:
         self._max_length = _max_text_length(reference)
         self._metrics = metrics
         self._pending: Counter[str] = Counter()
-        # Each quantity's values since the last fold, binned into _pending by _fold.
-        self._values: dict[str, list[float | str]] = {q.name: [] for q in QUANTITIES}
+        # The values since the last fold (what observations() gives, kept per quantity):
+        self._risk: list[float] = []
+        self._text_score: list[float] = []
+        self._decisions: dict[str, int] = {}  # answers per decision value
+        # The contributions summed per group, _GROUP_SLOTS per answer.
+        self._contributions: list[float] = []
+        self._text_length: list[int] = []
+        self._text_fields: list[NativeFields] = []  # describe's fields after length, per text
         self._unfolded = 0
-        # labels() builds and looks up a child on every call: each child is kept once used
-        # (not before, so that /metrics lists the same series as before).
-        self._missing_counters: dict[str, PrometheusCounter] = {}
-        self._violation_counters: dict[tuple[str, str], PrometheusCounter] = {}
+        native = native_describer(self._vocabulary)
+        self._native_describe: Callable[[str, object], NativeFields | None] | None = None
+        self._native_table: object = None
+        if native is not None:
+            self._native_describe, self._native_table = native
+        # Integrity events counted in plain ints the registry reads at scrape time (count_into);
+        # a labelled child is made at its first event, as labels() made it. Where count_into
+        # cannot (multiprocess mode, or a child another profile counts), each event increments
+        # the child itself, kept in _children.
+        self._checked: dict[str, int] = {}
+        self._checked_counted = metrics is not None and count_into(
+            metrics.integrity_checked, self._checked, ""
+        )
+        self._missing_counts: dict[str, int] = {}
+        self._violation_counts: dict[tuple[str, str], int] = {}
+        self._children: dict[object, PrometheusCounter] = {}
 
     def observe(self, scored: Scored) -> None:
         if scored.is_replay:
             return
         verdict, review = scored.verdict, scored.review
-        values = self._values
-        for name, value in observations(
-            text=review.text,
-            text_probability=scored.text_probability,
-            risk=verdict.risk_score,
-            decision=verdict.decision,
-            reasons=verdict.reasons,
-            vocabulary=self._vocabulary,
-        ):
-            values[name].append(value)
+        # observations(), kept per quantity: the same values, summed in the same order.
+        self._risk.append(verdict.risk_score)
+        p = scored.text_probability
+        if p is not None:
+            self._text_score.append(p)
+        try:
+            self._decisions[verdict.decision] += 1
+        except KeyError:
+            self._decisions[verdict.decision] = 1
+        sums = _NO_CONTRIBUTIONS.copy()
+        for reason in verdict.reasons:
+            sums[_GROUP_SLOT(reason.code, _NO_GROUP)] += reason.contribution
+        self._contributions += sums
+        text = review.text
+        if text:
+            self._text_length.append(len(text))
+            fields = None
+            if self._native_describe is not None:
+                fields = self._native_describe(text, self._native_table)
+            self._text_fields.append(
+                fields if fields is not None else python_fields(text, self._vocabulary)
+            )
         self._unfolded += 1
         if self._unfolded >= FOLD_EVERY:
             self._fold()
-        if self._metrics is not None:
-            self._check_integrity(scored)
+        if self._metrics is None:
+            return
+        # Data integrity.
+        if self._checked_counted:
+            self._checked[""] += 1
+        else:
+            self._metrics.integrity_checked.inc()
+        account, device = review.account, review.device
+        if (
+            text is None
+            or account.created_at is None
+            or not account.username
+            or not account.email
+            or not device.fingerprint
+            or not device.ip
+            or not device.user_agent
+            or not device.accept_language
+            or not device.timezone
+        ):
+            self._count_missing(scored)
+        if self._max_length is not None and text and len(text) > self._max_length:
+            self._violation("text", "longer_than_reference")
+        # Not finite or outside [0, 1]: any comparison with NaN is false.
+        if p is not None and not 0.0 <= p <= 1.0:
+            self._violation("text_score", "out_of_range")
+        if not 1 <= review.rating <= 5:
+            self._violation("rating", "unexpected_value")
 
-    def _check_integrity(self, scored: Scored) -> None:
-        assert self._metrics is not None
+    def _count_missing(self, scored: Scored) -> None:
+        """The optional fields in OPTIONAL_FIELDS order; a missing one counts under its name."""
         review, account, device = scored.review, scored.review.account, scored.review.device
-        self._metrics.integrity_checked.inc()
-        # The optional fields in OPTIONAL_FIELDS order; a missing one counts under its name.
         if review.text is None:
             self._missing("text")
         if account.created_at is None:
@@ -149,49 +212,78 @@ class LiveProfile:
             self._missing("device.accept_language")
         if not device.timezone:
             self._missing("device.timezone")
-        if self._max_length is not None and review.text and len(review.text) > self._max_length:
-            self._violation("text", "longer_than_reference")
-        p = scored.text_probability
-        if p is not None and not (math.isfinite(p) and 0.0 <= p <= 1.0):
-            self._violation("text_score", "out_of_range")
-        if not 1 <= review.rating <= 5:
-            self._violation("rating", "unexpected_value")
 
     def _missing(self, name: str) -> None:
-        counter = self._missing_counters.get(name)
-        if counter is None:
+        try:
+            self._missing_counts[name] += 1
+        except KeyError:
             assert self._metrics is not None
-            counter = self._missing_counters[name] = self._metrics.integrity_missing.labels(name)
-        counter.inc()
+            self._first(self._metrics.integrity_missing, self._missing_counts, name, (name,))
 
     def _violation(self, name: str, constraint: str) -> None:
-        counter = self._violation_counters.get((name, constraint))
-        if counter is None:
+        try:
+            self._violation_counts[name, constraint] += 1
+        except KeyError:
             assert self._metrics is not None
-            counter = self._metrics.integrity_violations.labels(name, constraint)
-            self._violation_counters[name, constraint] = counter
-        counter.inc()
+            counter = self._metrics.integrity_violations
+            self._first(counter, self._violation_counts, (name, constraint), (name, constraint))
+
+    def _first(
+        self, counter: PrometheusCounter, counts: dict[Any, int], key: Any, labels: tuple[str, ...]
+    ) -> None:
+        """An event `counts` does not hold: its first (its child is made now), or any when the
+        child cannot be counted in `counts` (it is incremented)."""
+        child = self._children.get((counter, key))
+        if child is None:
+            child = self._children[counter, key] = counter.labels(*labels)
+            if count_into(child, counts, key):
+                counts[key] += 1
+                return
+        child.inc()
 
     def _fold(self) -> None:
         """Bins the values kept since the last fold into the pending counts."""
+        values: dict[str, Sequence[float] | np.ndarray[Any, np.dtype[np.float64]]] = {
+            "text_score": self._text_score,
+            "risk": self._risk,
+            "text_length": self._text_length,
+        }
+        if self._contributions:
+            by_group = np.array(self._contributions, dtype=np.float64).reshape(-1, _GROUP_SLOTS)
+            for i, name in enumerate(CONTRIBUTION_NAMES):
+                values[name] = by_group[:, i]
+        if self._text_fields:
+            nonletter, exclamation, emoji, oov = zip(*self._text_fields, strict=True)
+            values["text_nonletter_share"] = nonletter
+            values["text_exclamation_density"] = exclamation
+            values["text_emoji_density"] = emoji
+            values["text_oov_share"] = [x for x in oov if x is not None]
         pending = self._pending
-        for name, kept in self._values.items():
-            if not kept:
-                continue
+        for quantity in QUANTITIES:
+            name = quantity.name
             keys = _BIN_KEYS[name]
-            edges = _EDGES.get(name)
-            if edges is None:  # categorical: few distinct values
-                quantity = BY_NAME[name]
-                for value, n in Counter(kept).items():
+            if name == "decision":
+                for value, n in self._decisions.items():
                     pending[keys[quantity.bin_of(value)]] += n
-            else:
-                x = np.array(kept, dtype=np.float64)
-                bins = np.searchsorted(edges, x, side="right")
-                bins[np.isnan(x)] = 0
-                for i, n in enumerate(np.bincount(bins, minlength=len(keys)).tolist()):
-                    if n:
-                        pending[keys[i]] += n
-            kept.clear()
+                continue
+            kept = values.get(name)
+            if kept is None or not len(kept):
+                continue
+            x = np.asarray(kept, dtype=np.float64)
+            bins = np.searchsorted(_EDGES[name], x, side="right")
+            bins[np.isnan(x)] = 0
+            for i, n in enumerate(np.bincount(bins, minlength=len(keys)).tolist()):
+                if n:
+                    pending[keys[i]] += n
+        for kept_list in (
+            self._risk,
+            self._text_score,
+            self._contributions,
+            self._text_length,
+            self._text_fields,
+        ):
+            kept_list.clear()
+        self._decisions.clear()
         self._unfolded = 0
 
     def take(self) -> dict[str, int]:

@@ -13,7 +13,7 @@ import json
 import math
 import re
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -91,6 +91,10 @@ GROUPS: tuple[str, ...] = tuple(sorted(set(GROUP_OF.values())))
 _CONTRIBUTION_NAMES = tuple(f"contribution_{group}" for group in GROUPS)
 _NO_CONTRIBUTION_BY_NAME = dict.fromkeys(_CONTRIBUTION_NAMES, 0.0)
 _CONTRIBUTION_NAME_OF = {code: f"contribution_{group}" for code, group in GROUP_OF.items()}
+CONTRIBUTION_NAMES = _CONTRIBUTION_NAMES
+"""The contribution quantities' names, in GROUPS order."""
+CONTRIBUTION_INDEX: dict[str, int] = {code: GROUPS.index(group) for code, group in GROUP_OF.items()}
+"""A reason code's group as its index in GROUPS (codes without a group are not in it)."""
 DECISIONS = ("allow", "review", "reject")
 
 QUANTITIES: tuple[Quantity, ...] = (
@@ -165,6 +169,22 @@ def _native_fields(text: str, vocabulary: frozenset[str] | None) -> NativeFields
         table = _native_table(vocabulary)
     fields: NativeFields | None = _NATIVE.describe(text, table)
     return fields
+
+
+def native_describer(
+    vocabulary: frozenset[str] | None,
+) -> tuple[Callable[[str, object], NativeFields | None], object] | None:
+    """The C describe and the table to pass it for this vocabulary, resolved once (what
+    _native_fields does per text); None when _native_fields would never use C for it."""
+    if _NATIVE is None or (vocabulary is not None and type(vocabulary) is not frozenset):
+        return None
+    return _NATIVE.describe, None if vocabulary is None else _native_table(vocabulary)
+
+
+def python_fields(text: str, vocabulary: frozenset[str] | None) -> NativeFields:
+    """describe_python's fields after length, as _native_fields gives them."""
+    d = describe_python(text, vocabulary)
+    return d.nonletter_share, d.exclamation_density, d.emoji_density, d.oov_share
 
 
 def describe(text: str, vocabulary: frozenset[str] | None) -> TextDescriptors:

@@ -1,7 +1,8 @@
-"""Metrics.observe_scored counts into plain ints the registry reads at scrape time: /metrics is
-the same as with the previous implementation (kept below as the reference) after any sequence of
-scored reviews, in one process and, in multiprocess mode (PROMETHEUS_MULTIPROC_DIR, where every
-event still reaches the shared files), summed over several worker processes."""
+"""Metrics.observe_scored and LiveProfile.observe count into plain ints the registry reads at
+scrape time: /metrics is the same as with the previous implementations (kept as references: here,
+and old_observe in test_same_as_before) after any sequence of scored reviews, in one process and,
+in multiprocess mode (PROMETHEUS_MULTIPROC_DIR, where every event still reaches the shared files),
+summed over several worker processes."""
 
 from __future__ import annotations
 
@@ -10,18 +11,23 @@ import pickle
 import re
 import subprocess
 import sys
+from collections import Counter as CountOf
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 
 from service.metrics import LATENCY_BUCKETS_S, Metrics
-from service.monitoring.profile import DECISIONS
+from service.monitoring import live
+from service.monitoring.live import LiveProfile
+from service.monitoring.metrics import MonitoringMetrics
+from service.monitoring.profile import DECISIONS, Histograms, ReferenceProfile
 from service.scorer import Missing, Scored, Verdict
 from service.scoring.fusion import GROUP_OF, Reason
 from service.scoring.review import Account, Review
-from tests.unit.test_same_as_before import SCORED
+from tests.unit.test_same_as_before import SCORED, VOCABULARY, exposed, old_observe
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -212,3 +218,36 @@ def test_multiprocess_exposition_as_before(tmp_path: Path) -> None:
         rendered[mode] = sorted(re.sub(rb'pid="\d+"', b'pid=""', text).splitlines())
     assert b"reviewguard_degraded_total 10.0" in rendered["new"]
     assert rendered["new"] == rendered["old"]
+
+
+# --- LiveProfile's integrity metrics (service/monitoring/live.py) ------------------------------
+
+REFERENCE = ReferenceProfile(
+    histograms=Histograms(),
+    vocabulary=VOCABULARY,
+    integrity={"text": {"length_max": 40}},
+    meta={},
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(SCORED, max_size=30), st.integers(0, 30), st.integers(1, 7))
+def test_live_profile_exposition_as_before(
+    batch: list[Scored], scrape_at: int, fold_every: int
+) -> None:
+    """Two profiles on one registry (the second cannot count its children in ints: it increments
+    them), scraped mid-way: the same /metrics and counts as the previous observe, per answer."""
+    old_registry, new_registry = CollectorRegistry(), CollectorRegistry()
+    old_metrics = MonitoringMetrics.for_registry(old_registry)
+    new_metrics = MonitoringMetrics.for_registry(new_registry)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(live, "FOLD_EVERY", fold_every)
+        profiles = [LiveProfile(REFERENCE, new_metrics), LiveProfile(REFERENCE, new_metrics)]
+        pending: list[CountOf[str]] = [CountOf(), CountOf()]
+        for i, scored in enumerate(batch):
+            if i == scrape_at:
+                assert exposed(new_registry) == exposed(old_registry)
+            old_observe(scored, pending[i % 2], old_metrics, REFERENCE)
+            profiles[i % 2].observe(scored)
+        assert [p.take() for p in profiles] == [dict(c) for c in pending]
+    assert exposed(new_registry) == exposed(old_registry)
