@@ -6,9 +6,10 @@ import functools
 import hashlib
 import ipaddress
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 
+from service.native import load
 from service.scoring.disposable_domains import is_disposable_domain
 from service.scoring.review import Device, Review
 from service.scoring.text_fingerprint import simhash_of
@@ -87,8 +88,45 @@ def _keyed_states(key: bytes, kind: str) -> tuple[hashlib._Hash, hashlib._Hash]:
     return inner, outer_pad
 
 
+# The C identity work (service/native/identity.c): keyed hashes, ASCII usernames, dotted quads
+# and the Identity record itself. None when it is not built or REVIEWGUARD_NATIVE=0; the Python
+# functions here stay the reference and the fallback.
+_NATIVE = load("identity")
+# Per key: the C states of each kind identify hashes, in the order of _NATIVE_KINDS. Bounded.
+_NATIVE_KINDS = ("r", "a", "p", "fp", "dev", "ip", "net")
+_NATIVE_STATES: dict[bytes, tuple[bytes, ...]] = {}
+_NATIVE_KIND_STATES: dict[tuple[bytes, str], bytes] = {}
+
+
+def _native_state(key: bytes, kind: str) -> bytes:
+    state = _NATIVE_KIND_STATES.get((key, kind))
+    if state is None:
+        assert _NATIVE is not None
+        state = _NATIVE.hmac_state(key, kind.encode() + b"\x00")
+        if len(_NATIVE_KIND_STATES) < _KEYS_KEPT * _KINDS_KEPT:
+            _NATIVE_KIND_STATES[key, kind] = state
+    return state
+
+
+def _native_states(key: bytes) -> tuple[bytes, ...]:
+    states = _NATIVE_STATES.get(key)
+    if states is None:
+        states = tuple(_native_state(key, kind) for kind in _NATIVE_KINDS)
+        if len(_NATIVE_STATES) < _KEYS_KEPT:
+            _NATIVE_STATES[key] = states
+    return states
+
+
 def keyed_hash(key: bytes, kind: str, value: str, hex_len: int = ENTITY_HASH_HEX) -> str:
     """HMAC-SHA256 of ``value`` under ``key``, domain-separated by ``kind``, truncated to hex."""
+    if _NATIVE is not None and 0 <= hex_len <= 64:
+        text: str = _NATIVE.keyed_hex(_native_state(key, kind), value, hex_len)
+        return text
+    return keyed_hash_python(key, kind, value, hex_len)
+
+
+def keyed_hash_python(key: bytes, kind: str, value: str, hex_len: int = ENTITY_HASH_HEX) -> str:
+    """keyed_hash by hashlib: the reference for service/native/identity.c's keyed_hex."""
     by_kind = _KEYED_STATES.get(key)
     states = None if by_kind is None else by_kind.get(kind)
     inner_state, outer_state = _keyed_states(key, kind) if states is None else states
@@ -322,6 +360,15 @@ _ASCII_CHAR_CLASS = str.maketrans({c: _char_class(chr(c)) for c in range(128)})
 
 
 def username_dubiousness(name: str | None) -> float:
+    """0..1: how machine-made a username looks (see username_dubiousness_python)."""
+    if _NATIVE is not None and name:
+        score: float | None = _NATIVE.dubiousness(name)  # None unless the name is ASCII
+        if score is not None:
+            return score
+    return username_dubiousness_python(name)
+
+
+def username_dubiousness_python(name: str | None) -> float:
     """0..1: how machine-made a username looks. The mean of four cues, each 0..1:
 
     - digit share of the characters;
@@ -413,32 +460,89 @@ class Identity:
     username_dubiousness: float
 
 
+if _NATIVE is not None:
+    _NATIVE.record_type(Identity, tuple(field.name for field in fields(Identity)))
+
+# Domains repeat (a few providers carry most addresses): the answer is kept per domain, bounded.
+_is_disposable_domain = functools.lru_cache(maxsize=_CUE_CACHE)(is_disposable_domain)
+
+
 def identify(review: Review, hmac_key: bytes) -> Identity:
+    """Who and what is behind a review: identify_python's answer, by service/native/identity.c."""
+    native = _NATIVE
+    if native is None:
+        return identify_python(review, hmac_key)
+    states = _NATIVE_STATES.get(hmac_key) or _native_states(hmac_key)
+    keyed_hex = native.keyed_hex
+    device = review.device
+    account = review.account
+    fingerprint = device.fingerprint
+    if fingerprint and (fingerprint := fingerprint.strip()):
+        device_h: str | None = keyed_hex(states[3], fingerprint, ENTITY_HASH_HEX)
+    else:
+        fallback = fallback_device_key(device)
+        device_h = None if fallback is None else keyed_hex(states[4], fallback, ENTITY_HASH_HEX)
+    ip_h = net_h = None
+    if device.ip:
+        stripped = device.ip.strip()
+        net = native.ipv4_network(stripped)
+        if net is not None:
+            ip_h = keyed_hex(states[5], stripped, ENTITY_HASH_HEX)
+            net_h = keyed_hex(states[6], net, ENTITY_HASH_HEX)
+        else:
+            read = _ip_and_network(stripped)
+            if read is not None:
+                ip_h = keyed_hex(states[5], read[0], ENTITY_HASH_HEX)
+                if read[1] is not None:
+                    net_h = keyed_hex(states[6], read[1], ENTITY_HASH_HEX)
+    parts = email_parts(account.email)
+    name = account.username or (parts[0] if parts else None)
+    headless, inconsistent = _device_cues(device)
+    dubiousness = native.dubiousness(name) if name else 0.0
+    new_identity: Callable[..., Identity] = native.new_record
+    return new_identity(
+        keyed_hex(states[0], review.review_id, REVIEW_HASH_HEX),  # review_h
+        keyed_hex(states[1], account.id, ENTITY_HASH_HEX),  # account_h
+        keyed_hex(states[2], review.product_id, ENTITY_HASH_HEX),  # product_h
+        device_h,
+        bool(fingerprint),  # has_fingerprint
+        ip_h,
+        net_h,
+        simhash_of(review.text),
+        headless,  # is_headless
+        inconsistent,  # is_inconsistent_device
+        parts is not None and _is_disposable_domain(parts[1]),  # is_disposable_email
+        username_dubiousness_python(name) if dubiousness is None else dubiousness,
+    )
+
+
+def identify_python(review: Review, hmac_key: bytes) -> Identity:
+    """identify in Python: the reference for the C path above, and what runs without it."""
     device = review.device
     account = review.account
     fingerprint = (device.fingerprint or "").strip()
     if fingerprint:
-        device_h: str | None = keyed_hash(hmac_key, "fp", fingerprint)
+        device_h: str | None = keyed_hash_python(hmac_key, "fp", fingerprint)
     else:
         fallback = fallback_device_key(device)
-        device_h = None if fallback is None else keyed_hash(hmac_key, "dev", fallback)
+        device_h = None if fallback is None else keyed_hash_python(hmac_key, "dev", fallback)
     ip, net = (_ip_and_network(device.ip) or _NO_ADDRESS) if device.ip else _NO_ADDRESS
     parts = email_parts(account.email)
     name = account.username or (parts[0] if parts else None)
     headless, inconsistent = _device_cues(device)
     return Identity(  # positionally: keyword arguments cost more
-        keyed_hash(hmac_key, "r", review.review_id, REVIEW_HASH_HEX),  # review_h
-        keyed_hash(hmac_key, "a", account.id),  # account_h
-        keyed_hash(hmac_key, "p", review.product_id),  # product_h
+        keyed_hash_python(hmac_key, "r", review.review_id, REVIEW_HASH_HEX),  # review_h
+        keyed_hash_python(hmac_key, "a", account.id),  # account_h
+        keyed_hash_python(hmac_key, "p", review.product_id),  # product_h
         device_h,
         bool(fingerprint),  # has_fingerprint
-        None if ip is None else keyed_hash(hmac_key, "ip", ip),  # ip_h
-        None if net is None else keyed_hash(hmac_key, "net", net),  # net_h
+        None if ip is None else keyed_hash_python(hmac_key, "ip", ip),  # ip_h
+        None if net is None else keyed_hash_python(hmac_key, "net", net),  # net_h
         simhash_of(review.text),
         headless,  # is_headless
         inconsistent,  # is_inconsistent_device
         parts is not None and is_disposable_domain(parts[1]),  # is_disposable_email
-        username_dubiousness(name),
+        username_dubiousness_python(name),
     )
 
 
