@@ -13,8 +13,8 @@
  * (hashlib.blake2b(data, digest_size=8).digest()); written here from the description in RFC 7693.
  *
  * Words recur across reviews, so their digests are kept in a bounded memo (an open-addressing
- * table of the words' bytes, started over when full), which also finds the distinct words of a
- * text: each entry remembers the last call that counted it.
+ * table of the words, started over when full, between texts); a text's distinct words are its
+ * distinct memo slots, found with a small set of the slots counted so far.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -213,16 +213,21 @@ static PyObject *digest(PyObject *self, PyObject *arg) {
 
 /* ---- the memo of word digests ----------------------------------------------------------------- */
 
+/* A slot holds a word and its digest, 16 bytes, so that a look-up costs one cache line. A word of
+ * up to 8 bytes is its own key: its bytes little-endian, zero-padded (words have no zero byte, so
+ * the padding tells the length; ASCII keeps bit 63 clear). A longer word is keyed by a hash of its
+ * bytes with bit 63 set, and its bytes are kept in the arena (long_off/long_len of the slot). */
 typedef struct {
-    uint64_t key;    /* the word's table hash; 0 in an empty slot (len 0 too) */
+    uint64_t word; /* 0 in an empty slot */
     uint64_t digest; /* its BLAKE2b digest, big-endian */
-    uint64_t stamp;  /* the last call that counted it */
-    uint32_t off, len; /* the word's bytes: arena[off : off + len] */
 } Slot;
+
+#define LONG_WORD ((uint64_t)1 << 63)
 
 typedef struct {
     Slot *slots;
-    size_t mask;     /* slots - 1, a power of two minus 1 */
+    uint32_t *long_off, *long_len; /* read only for the slots of long words */
+    size_t mask;                   /* slots - 1, a power of two minus 1 */
     size_t count, max_count;
     unsigned char *arena;
     size_t used, cap;
@@ -233,25 +238,33 @@ typedef struct {
 #define MEMO_ARENA ((size_t)1 << 19)
 
 static Memo memo;
-static uint64_t stamp_now;
 static uint64_t seed;
 static PyObject *fallback;
 
 /* word_char[c]: the lower-cased c when c is an ASCII letter, digit or '_', else 0. */
 static unsigned char word_char[256];
 
-static int memo_init(Memo *m, size_t max_count, size_t cap) {
-    size_t slots = 1;
-    while (slots < 2 * max_count) {
+static size_t table_size(size_t words) {
+    size_t slots = 16;
+    while (slots < 2 * words) {
         slots <<= 1;
     }
+    return slots;
+}
+
+/* A memo for up to max_count words and cap bytes of long words, its table sized for `words`. */
+static int memo_init(Memo *m, size_t max_count, size_t words, size_t cap) {
+    size_t slots = table_size(words);
     m->slots = calloc(slots, sizeof(Slot));
+    m->long_off = malloc(slots * sizeof(uint32_t));
+    m->long_len = malloc(slots * sizeof(uint32_t));
     m->arena = malloc(cap ? cap : 1);
-    if (m->slots == NULL || m->arena == NULL) {
+    if (m->slots == NULL || m->long_off == NULL || m->long_len == NULL || m->arena == NULL) {
         free(m->slots);
+        free(m->long_off);
+        free(m->long_len);
         free(m->arena);
-        m->slots = NULL;
-        m->arena = NULL;
+        memset(m, 0, sizeof *m);
         return -1;
     }
     m->mask = slots - 1;
@@ -264,9 +277,44 @@ static int memo_init(Memo *m, size_t max_count, size_t cap) {
 
 static void memo_free(Memo *m) {
     free(m->slots);
+    free(m->long_off);
+    free(m->long_len);
     free(m->arena);
-    m->slots = NULL;
+    memset(m, 0, sizeof *m);
+}
+
+static inline uint64_t mix64(uint64_t x);
+
+/* The table made larger for `words` more words: it grows with the words it holds, as a smaller
+ * table is fewer cache misses. */
+static int memo_grow(Memo *m, size_t words) {
+    Memo bigger;
+    if (memo_init(&bigger, m->max_count, m->count + words, m->cap) < 0) {
+        return -1;
+    }
+    free(bigger.arena);
+    bigger.arena = m->arena;
+    bigger.used = m->used;
+    bigger.count = m->count;
+    for (size_t i = 0; i <= m->mask; i++) {
+        uint64_t key = m->slots[i].word;
+        if (key == 0) {
+            continue;
+        }
+        size_t j = (size_t)mix64(key) & bigger.mask;
+        while (bigger.slots[j].word != 0) {
+            j = (j + 1) & bigger.mask;
+        }
+        bigger.slots[j] = m->slots[i];
+        if (key & LONG_WORD) {
+            bigger.long_off[j] = m->long_off[i];
+            bigger.long_len[j] = m->long_len[i];
+        }
+    }
     m->arena = NULL;
+    memo_free(m);
+    *m = bigger;
+    return 0;
 }
 
 static void memo_clear(Memo *m) {
@@ -275,18 +323,21 @@ static void memo_clear(Memo *m) {
     m->used = 0;
 }
 
-static inline uint64_t load_tail(const unsigned char *p, size_t n) {
-    uint64_t x = 0;
-    for (size_t i = n; i > 0; i--) {
-        x = (x << 8) | p[i - 1];
-    }
+/* Seeded mixing for the table index (not the SimHash digest): words an attacker chooses cannot be
+ * made to collide without the per-process seed. */
+static inline uint64_t mix64(uint64_t x) {
+    x ^= seed;
+    x ^= x >> 31;
+    x *= 0xd6e8feb86659fd93ULL;
+    x ^= x >> 32;
+    x *= 0xd6e8feb86659fd93ULL;
+    x ^= x >> 32;
     return x;
 }
 
-/* A seeded 64-bit hash of the word's bytes for the table (not the SimHash digest): words an
- * attacker chooses cannot be made to collide without knowing the per-process seed. */
-static inline uint64_t word_key(const unsigned char *p, size_t n) {
-    uint64_t h = seed ^ ((uint64_t)n * 0x9e3779b97f4a7c15ULL);
+/* The key of a word over 8 bytes: a hash of its bytes, bit 63 set. */
+static inline uint64_t long_key(const unsigned char *p, size_t n) {
+    uint64_t h = (uint64_t)n * 0x9e3779b97f4a7c15ULL;
     while (n >= 8) {
         uint64_t x;
         memcpy(&x, p, 8);
@@ -295,53 +346,80 @@ static inline uint64_t word_key(const unsigned char *p, size_t n) {
         p += 8;
         n -= 8;
     }
-    if (n) {
-        h = (h ^ load_tail(p, n)) * 0xc4ceb9fe1a85ec53ULL;
+    uint64_t tail = 0;
+    for (size_t i = n; i > 0; i--) {
+        tail = (tail << 8) | p[i - 1];
     }
-    h ^= h >> 32;
-    h *= 0xd6e8feb86659fd93ULL;
-    h ^= h >> 32;
-    h *= 0xd6e8feb86659fd93ULL;
-    h ^= h >> 32;
-    return h | 1; /* never 0 */
+    h = (h ^ tail) * 0xc4ceb9fe1a85ec53ULL;
+    return mix64(h) | LONG_WORD;
 }
 
-/* Counts the word arena[used : used + n] (already there, lower-cased) once per call. The memo
- * has room for it (the caller checks). */
-static inline void memo_count(Memo *m, size_t n, Vote *vote) {
+/* The words of one call already counted: slot numbers + 1 in a small open-addressing set. */
+typedef struct {
+    uint32_t *cells;
+    size_t mask;
+} Seen;
+
+static inline int seen_first(Seen *s, uint32_t v) {
+    size_t i = v & s->mask;
+    while (s->cells[i]) {
+        if (s->cells[i] == v) {
+            return 0;
+        }
+        i = (i + 1) & s->mask;
+    }
+    s->cells[i] = v;
+    return 1;
+}
+
+/* The memo slot of the word arena[used : used + n] (written there lower-cased; `key` its packed
+ * bytes when n <= 8), inserted with its digest when new. The memo has room (the caller checks). */
+static inline size_t memo_slot(Memo *m, size_t n, uint64_t key) {
     const unsigned char *word = m->arena + m->used;
-    uint64_t key = word_key(word, n);
-    size_t i = (size_t)key & m->mask;
+    if (n > 8) {
+        key = long_key(word, n);
+    }
+    size_t i = (size_t)mix64(key) & m->mask;
     for (;;) {
         Slot *s = &m->slots[i];
-        if (s->key == 0) {
-            s->key = key;
-            s->digest = blake2b8(word, n);
-            s->stamp = stamp_now;
-            s->off = (uint32_t)m->used;
-            s->len = (uint32_t)n;
-            m->used += n;
-            m->count++;
-            vote_add(vote, s->digest);
-            return;
-        }
-        if (s->key == key && s->len == n && memcmp(m->arena + s->off, word, n) == 0) {
-            if (s->stamp != stamp_now) {
-                s->stamp = stamp_now;
-                vote_add(vote, s->digest);
+        if (s->word == key) {
+            if (n <= 8 || (m->long_len[i] == n && memcmp(m->arena + m->long_off[i], word, n) == 0)) {
+                return i;
             }
-            return;
+        } else if (s->word == 0) {
+            s->word = key;
+            s->digest = blake2b8(word, n);
+            if (n > 8) {
+                m->long_off[i] = (uint32_t)m->used;
+                m->long_len[i] = (uint32_t)n;
+                m->used += n;
+            }
+            m->count++;
+            return i;
         }
         i = (i + 1) & m->mask;
     }
 }
 
-/* SimHash of the ASCII text[0:n]; sets *ok to 0 when the text has under MIN_WORDS words. */
+#define SEEN_ON_STACK 2048
+
+/* SimHash of the ASCII text[0:n]; *ok set to 0 when the text has under MIN_WORDS words, to -1
+ * when out of memory. At most n/2 + 1 words: `seen` is sized from that. */
 static uint64_t simhash_ascii(Memo *m, const unsigned char *text, size_t n, int *ok) {
+    uint32_t cells_on_stack[SEEN_ON_STACK];
+    Seen seen;
+    size_t cells = table_size(n / 2 + 1);
+    if (cells <= SEEN_ON_STACK) {
+        seen.cells = cells_on_stack;
+        memset(cells_on_stack, 0, cells * sizeof(uint32_t));
+    } else if ((seen.cells = calloc(cells, sizeof(uint32_t))) == NULL) {
+        *ok = -1;
+        return 0;
+    }
+    seen.mask = cells - 1;
     Vote vote;
     memset(&vote, 0, sizeof vote);
     size_t words = 0;
-    stamp_now++;
     size_t i = 0;
     while (i < n) {
         unsigned char c = word_char[text[i]];
@@ -350,13 +428,23 @@ static uint64_t simhash_ascii(Memo *m, const unsigned char *text, size_t n, int 
             continue;
         }
         unsigned char *out = m->arena + m->used;
+        uint64_t key = 0;
         size_t len = 0;
         do {
+            if (len < 8) {
+                key |= (uint64_t)c << (8 * len);
+            }
             out[len++] = c;
             i++;
         } while (i < n && (c = word_char[text[i]]) != 0);
-        memo_count(m, len, &vote);
+        size_t slot = memo_slot(m, len, key);
+        if (seen_first(&seen, (uint32_t)slot + 1)) {
+            vote_add(&vote, m->slots[slot].digest);
+        }
         words++;
+    }
+    if (seen.cells != cells_on_stack) {
+        free(seen.cells);
     }
     *ok = words >= MIN_WORDS;
     return vote_result(&vote);
@@ -367,16 +455,19 @@ static PyObject *simhash_of(PyObject *self, PyObject *text) {
     if (text == Py_None) {
         Py_RETURN_NONE;
     }
+    if (fallback == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "simhash_of: set_fallback was not called");
+        return NULL;
+    }
     if (!PyUnicode_Check(text) || !PyUnicode_IS_READY(text) || !PyUnicode_IS_ASCII(text)) {
-        if (fallback == NULL) {
-            PyErr_SetString(PyExc_RuntimeError, "simhash_of: no fallback set for non-ASCII text");
-            return NULL;
-        }
         return PyObject_CallOneArg(fallback, text);
     }
     size_t n = (size_t)PyUnicode_GET_LENGTH(text);
     if (n == 0) {
         Py_RETURN_NONE;
+    }
+    if (n > UINT32_MAX / 4) {
+        return PyObject_CallOneArg(fallback, text);
     }
     const unsigned char *data = PyUnicode_1BYTE_DATA(text);
     /* At most n/2 + 1 new words and n new bytes: room for them, or start the memo over; a text
@@ -388,17 +479,20 @@ static PyObject *simhash_of(PyObject *self, PyObject *text) {
         if (memo.count + bound > memo.max_count || memo.used + n > memo.cap) {
             memo_clear(&memo);
         }
+        if (2 * (memo.count + bound) > memo.mask + 1 && memo_grow(&memo, bound) < 0) {
+            return PyErr_NoMemory();
+        }
         h = simhash_ascii(&memo, data, n, &ok);
     } else {
-        if (n > UINT32_MAX) {
-            return PyObject_CallOneArg(fallback, text);
-        }
         Memo own;
-        if (memo_init(&own, bound, n) < 0) {
+        if (memo_init(&own, bound, bound, n) < 0) {
             return PyErr_NoMemory();
         }
         h = simhash_ascii(&own, data, n, &ok);
         memo_free(&own);
+    }
+    if (ok < 0) {
+        return PyErr_NoMemory();
     }
     if (!ok) {
         Py_RETURN_NONE;
@@ -450,7 +544,7 @@ PyMODINIT_FUNC PyInit_simhash(void) {
         }
         word_char[b] = c;
     }
-    if (memo.slots == NULL && memo_init(&memo, MEMO_WORDS, MEMO_ARENA) < 0) {
+    if (memo.slots == NULL && memo_init(&memo, MEMO_WORDS, 1024, MEMO_ARENA) < 0) {
         return PyErr_NoMemory();
     }
     PyObject *os = PyImport_ImportModule("os");

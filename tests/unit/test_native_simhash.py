@@ -111,12 +111,16 @@ def test_texts_too_long_for_the_shared_memo(native: Any) -> None:
 
 
 def test_the_memo_starting_over(native: Any) -> None:
-    # About 200k distinct words through the shared memo (32768 words): it starts over several
-    # times, between texts only, and every text still hashes all of its words.
+    # About 200k distinct words, short and long, through the shared memo (32768 words): its table
+    # grows, it starts over several times, between texts only, and every text still hashes all
+    # of its words; words seen before are found again after the table grew.
+    early = " ".join(f"early_long_word_{i} e{i}" for i in range(50))
+    first = native.simhash_of(early)
     for start in range(0, 200_000, 1000):
-        text = " ".join(f"t{start + i} common" for i in range(1000))
+        text = " ".join(f"t{start + i} common long_word_{start + i}" for i in range(500))
         assert_same(native, text)
         assert_same(native, "common words again and again " + text[:50])
+        assert native.simhash_of(early) == first
 
 
 WORDS = st.sampled_from(
