@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 from bisect import bisect_right
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from service.native import load
 from service.scoring.features import Features
+
+# The scorecard's sums in C (service/native/fusionkit.c): None when not built or turned off.
+_NATIVE = load("fusionkit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,14 @@ class BehaviourModel:
     features: tuple[BinnedFeature, ...]
     groups: tuple[str, ...]
     manifest: Mapping[str, Any]
+    _native: tuple[tuple[str, ...], bytes] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    """The feature names and the table fusionkit.scorecard reads (see _scorecard_table)."""
+
+    def __post_init__(self) -> None:
+        table = _scorecard_table(self.features, self.groups) if _NATIVE is not None else None
+        object.__setattr__(self, "_native", table)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BehaviourModel:
@@ -82,6 +95,21 @@ class BehaviourModel:
         return cls.from_dict(json.loads(path.read_text()))
 
     def group_terms(self, features: Features) -> dict[str, float]:
+        """Each group's term: the sum of its features' terms, in feature order, from 0.0."""
+        return dict(zip(self.groups, self.group_values(features), strict=True))
+
+    def group_values(self, features: Features) -> tuple[float, ...]:
+        """``group_terms(features)``'s values, in the order of ``groups``."""
+        native = self._native
+        if native is not None:
+            values: tuple[float, ...] = _NATIVE.scorecard(  # type: ignore[union-attr]
+                features, native[0], native[1], len(self.groups)
+            )
+            return values
+        return tuple(self.group_terms_python(features).values())
+
+    def group_terms_python(self, features: Features) -> dict[str, float]:
+        """group_terms in Python: the reference for fusionkit.scorecard, and its fallback."""
         terms = dict.fromkeys(self.groups, 0.0)
         for f in self.features:  # BinnedFeature.term, inlined: this runs on every review
             value = getattr(features, f.name)
@@ -94,6 +122,35 @@ class BehaviourModel:
     def log_odds(self, features: Features) -> float:
         """Log-odds of fake on the fitting data (its own base rate)."""
         return _logit(self.base_rate) + self.offset + sum(self.group_terms(features).values())
+
+
+_EXACT = 2.0**53
+
+
+def _scorecard_table(
+    features: tuple[BinnedFeature, ...], groups: tuple[str, ...]
+) -> tuple[tuple[str, ...], bytes] | None:
+    """What fusionkit.scorecard reads: the names, and per feature the doubles group index,
+    number of edges, missing term, edges, bin terms (each term the very subtraction the Python
+    code does per review). None (the Python code runs) unless every edge is a float (or an int
+    a double holds exactly), every term a float and there are at most 64 groups: then the C
+    comparisons and sums are the Python ones."""
+    if len(groups) > 64:
+        return None
+    index = {group: i for i, group in enumerate(groups)}
+    doubles: list[float] = []
+    for f in features:
+        missing = f.missing_weight - f.center
+        terms = [w - f.center for w in f.weights]
+        if type(missing) is not float or any(type(t) is not float for t in terms):
+            return None
+        for e in f.edges:
+            if not (type(e) is float or (type(e) is int and abs(e) <= _EXACT)):
+                return None
+        doubles += [float(index[f.group]), float(len(f.edges)), missing]
+        doubles += [float(e) for e in f.edges]
+        doubles += terms
+    return tuple(f.name for f in features), struct.pack(f"={len(doubles)}d", *doubles)
 
 
 def _logit(p: float) -> float:

@@ -11,13 +11,20 @@ Each term is exactly its reason's contribution.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Literal
 
+from service.native import load
 from service.scoring.behaviour import BehaviourModel
 from service.scoring.features import DAY_S, HOUR_S, Features
 from service.scoring.text_signals import describe_counts
+
+# assess's grouping, caps, sum and shown reasons in C (service/native/fusionkit.c): None when not
+# built or turned off, and from CPython 3.12 on, whose sum() of floats compensates rounding errors
+# (the C code adds as 3.11's does).
+_NATIVE = load("fusionkit") if sys.version_info < (3, 12) else None
 
 RiskLevel = Literal["low", "medium", "high"]
 Decision = Literal["allow", "review", "reject"]
@@ -401,7 +408,8 @@ def behaviour_terms(f: Features, model: BehaviourModel) -> list[Reason]:
 
 def _behaviour_terms(f: Features, model: BehaviourModel) -> list[Term]:
     return [
-        (*_describe_group(group, term, f), term) for group, term in model.group_terms(f).items()
+        (*_describe_group(group, term, f), term)
+        for group, term in zip(model.groups, model.group_values(f), strict=True)
     ]
 
 
@@ -506,6 +514,41 @@ def _cap(terms: list[Term], limit: float) -> list[Term]:
     return [(code, message, contribution * scale) for code, message, contribution in terms]
 
 
+def _finish(terms: list[Term], config: FusionConfig) -> tuple[float, list[Reason]]:
+    """The tail of assess: the terms grouped (groups in order of first appearance) and each group
+    capped; the sum of the kept contributions in that order; the reasons shown (at least
+    min_reason, rounded) by descending contribution. The reference for fusionkit.finish."""
+    by_group: dict[str, list[Term]] = {}
+    for term in terms:
+        code = term[0]
+        group = GROUP_OF.get(code, code)
+        members = by_group.get(group)
+        if members is None:
+            by_group[group] = [term]
+        else:
+            members.append(term)
+    group_cap = config.group_cap
+    kept: list[Term] = []
+    for members in by_group.values():
+        # A lone term within the cap is what _cap returns it as (sum([x]) is 0 + x, and both
+        # 0.0 and -0.0 are within it): most groups have one term.
+        if len(members) == 1 and abs(members[0][2]) <= group_cap:
+            kept.append(members[0])
+        else:
+            kept += _cap(members, group_cap)
+    min_reason = config.min_reason
+    shown = [
+        (code, message, round(contribution, 3))
+        for code, message, contribution in kept
+        if abs(contribution) >= min_reason
+    ]
+    # Descending and stable: a reverse sort keeps equal contributions in their order, as sorting
+    # on the negated contribution did (-0.0 and 0.0 are equal either way; NaN is never shown).
+    shown.sort(key=_CONTRIBUTION, reverse=True)
+    reasons = [_reason(code, message, contribution) for code, message, contribution in shown]
+    return sum(map(_CONTRIBUTION, kept)), reasons
+
+
 def assess(
     *,
     text: str | None,
@@ -525,41 +568,19 @@ def assess(
         if behaviour is not None:
             terms += _cap(_behaviour_terms(features, behaviour), config.group_cap)
             offset = behaviour.offset
-    by_group: dict[str, list[Term]] = {}
-    for term in terms:
-        code = term[0]
-        group = GROUP_OF.get(code, code)
-        members = by_group.get(group)
-        if members is None:
-            by_group[group] = [term]
-        else:
-            members.append(term)
-    group_cap = config.group_cap
-    terms = []
-    for members in by_group.values():
-        # A lone term within the cap is what _cap returns it as (sum([x]) is 0 + x, and both
-        # 0.0 and -0.0 are within it): most groups have one term.
-        if len(members) == 1 and abs(members[0][2]) <= group_cap:
-            terms.append(members[0])
-        else:
-            terms += _cap(members, group_cap)
-    log_odds = _logit_of_constant(config.base_rate) + offset + sum(map(_CONTRIBUTION, terms))
+    done = (
+        None
+        if _NATIVE is None
+        else _NATIVE.finish(terms, GROUP_OF, config.group_cap, config.min_reason, Reason)
+    )
+    total, reasons = _finish(terms, config) if done is None else done
+    log_odds = _logit_of_constant(config.base_rate) + offset + total
     # sigmoid(log_odds), inlined.
     if log_odds >= 0:
         risk = 1.0 / (1.0 + math.exp(-log_odds))
     else:
         z = math.exp(log_odds)
         risk = z / (1.0 + z)
-    min_reason = config.min_reason
-    shown = [
-        (code, message, round(contribution, 3))
-        for code, message, contribution in terms
-        if abs(contribution) >= min_reason
-    ]
-    # Descending and stable: a reverse sort keeps equal contributions in their order, as sorting
-    # on the negated contribution did (-0.0 and 0.0 are equal either way; NaN is never shown).
-    shown.sort(key=_CONTRIBUTION, reverse=True)
-    reasons = [_reason(code, message, contribution) for code, message, contribution in shown]
     degraded = features is None
     if degraded:
         reasons.append(

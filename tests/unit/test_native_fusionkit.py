@@ -1,0 +1,187 @@
+"""service/native/fusionkit.c does what its Python references in fusion.py and behaviour.py do.
+
+scorecard is held to BehaviourModel.group_terms_python and finish to fusion._finish, value for
+value and bit for bit (floats compared by their hex, so -0.0 and NaN count), on generated
+features, terms and configs; and the Python paths are checked to be taken where the C one would
+not give the same (non-float contributions, integer weights).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from types import ModuleType
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from service.scoring import fusion
+from service.scoring.behaviour import BehaviourModel
+from service.scoring.features import Features
+from service.scoring.fusion import GROUP_OF, FusionConfig, Reason, Term
+from tests.unit.test_native import built
+from tests.unit.test_same_as_before import BEHAVIOUR, FEATURES
+
+
+def native() -> ModuleType:
+    module = built("fusionkit")
+    assert isinstance(module, ModuleType)
+    return module
+
+
+def bits(x: object) -> object:
+    return x.hex() if isinstance(x, float) else x
+
+
+def reason_bits(reasons: list[Reason]) -> list[tuple[str, str, object]]:
+    return [(r.code, r.message, bits(r.contribution)) for r in reasons]
+
+
+# --- scorecard ------------------------------------------------------------------------------
+
+
+def test_the_shipped_model_takes_the_c_path() -> None:
+    native()
+    assert BEHAVIOUR._native is not None
+
+
+@settings(max_examples=500, deadline=None)
+@given(FEATURES)
+def test_scorecard_is_group_terms_python(features: Features) -> None:
+    native()
+    expected = BEHAVIOUR.group_terms_python(features)
+    got = BEHAVIOUR.group_terms(features)
+    assert list(got) == list(expected)
+    assert [bits(v) for v in got.values()] == [bits(v) for v in expected.values()]
+
+
+def model_of(edges: list[Any], weights: list[Any], center: Any, missing: Any) -> BehaviourModel:
+    return BehaviourModel.from_dict(
+        {
+            "version": "t",
+            "base_rate": 0.1,
+            "offset": 0.0,
+            "features": [
+                {
+                    "name": "account_reviews_before",
+                    "group": "A",
+                    "edges": edges,
+                    "weights": weights,
+                    "missing_weight": missing,
+                    "center": center,
+                },
+                {
+                    "name": "account_extreme_share_before",
+                    "group": "B",
+                    "edges": [0.5],
+                    "weights": [-0.0, 0.0],
+                    "missing_weight": -0.0,
+                    "center": 0.0,
+                },
+                {
+                    "name": "is_first_review",
+                    "group": "A",
+                    "edges": [0.5],
+                    "weights": [0.25, -1.5],
+                    "missing_weight": 0.0,
+                    "center": 0.125,
+                },
+            ],
+        }
+    )
+
+
+SPECIAL = st.sampled_from([0.0, -0.0, math.inf, -math.inf, math.nan, 1e308, 5e-324])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.one_of(st.floats(-10, 10), SPECIAL), min_size=0, max_size=6),
+    st.data(),
+    FEATURES,
+    st.one_of(st.none(), st.floats(allow_nan=True), st.integers(-5, 5)),
+)
+def test_scorecard_on_odd_tables(
+    edges: list[float], data: st.DataObject, features: Features, value: float | None
+) -> None:
+    native()
+    weights = data.draw(st.lists(st.one_of(st.floats(-3, 3), SPECIAL), min_size=len(edges) + 1))
+    weights = weights[: len(edges) + 1]
+    center = data.draw(st.one_of(st.floats(-1, 1), SPECIAL))
+    missing = data.draw(st.one_of(st.floats(-1, 1), SPECIAL))
+    model = model_of(edges, weights, center, missing)
+    assert model._native is not None
+    for f in (features, _with(features, account_reviews_before=value)):
+        expected = model.group_terms_python(f)
+        got = model.group_terms(f)
+        assert [bits(v) for v in got.values()] == [bits(v) for v in expected.values()]
+
+
+def _with(features: Features, **changes: object) -> Features:
+    values = {name: getattr(features, name) for name in Features.__dataclass_fields__}
+    return Features(**{**values, **changes})  # type: ignore[arg-type]
+
+
+def test_integer_weights_or_edges_beyond_doubles_keep_the_python_path() -> None:
+    assert model_of([1.5], [1, 2], 1, 0)._native is None  # int - int is an int
+    assert model_of([2**60], [1.0, 2.0], 0.5, 0.0)._native is None
+    assert model_of([3], [1.0, 2.0], 0.5, 0.0)._native is not None  # an int a double holds
+
+
+def test_scorecard_rejects_a_malformed_table() -> None:
+    kit = native()
+    f = BEHAVIOUR.features[0]
+    with pytest.raises(ValueError, match="malformed"):
+        kit.scorecard(f, ("name",), struct.pack("=3d", 5.0, 0.0, 0.0), 1)
+    with pytest.raises(ValueError, match="whole number"):
+        kit.scorecard(f, (), b"\x00" * 9, 1)
+
+
+# --- finish ---------------------------------------------------------------------------------
+
+CODES = st.sampled_from([*GROUP_OF, "OTHER", "OTHER_TOO", "FEATURES"])
+CONTRIBUTIONS = st.one_of(
+    st.floats(-4, 4),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.0, -0.0, 0.05, -0.05, 0.0495, 0.0005, -0.0005, 0.0015, 2.5, 3.0, 1e300]),
+    st.integers(-3, 3).map(lambda k: k / 1000 + 0.0005),
+)
+TERMS = st.lists(st.tuples(CODES, st.sampled_from(["m", "n"]), CONTRIBUTIONS), max_size=70)
+FINISH_CONFIGS = st.builds(
+    FusionConfig,
+    group_cap=st.one_of(st.just(3.0), st.floats(0, 5), st.sampled_from([0.0, -1.0, math.inf])),
+    min_reason=st.one_of(st.just(0.05), st.floats(0, 1), st.sampled_from([0.0, -1.0])),
+)
+
+
+def python_finish(terms: list[Term], config: FusionConfig) -> tuple[object, list[Any]]:
+    total, reasons = fusion._finish(list(terms), config)
+    return bits(total + 0.0), reason_bits(reasons)  # sum() of nothing is the int 0
+
+
+@settings(max_examples=2000, deadline=None)
+@given(TERMS, FINISH_CONFIGS)
+def test_finish_is_the_python_tail(terms: list[Term], config: FusionConfig) -> None:
+    kit = native()
+    got = kit.finish(list(terms), GROUP_OF, config.group_cap, config.min_reason, Reason)
+    assert got is not None
+    total, reasons = got
+    assert all(type(r) is Reason for r in reasons)
+    assert (bits(total), reason_bits(reasons)) == python_finish(terms, config)
+
+
+def test_finish_leaves_non_float_contributions_to_python() -> None:
+    kit = native()
+    terms: list[Any] = [("TEXT_MODEL", "m", 1.0), ("DEVICE_HEADLESS", "m", 2)]
+    assert kit.finish(terms, GROUP_OF, 3.0, 0.05, Reason) is None
+
+
+def test_finish_reasons_are_whole_reasons() -> None:
+    kit = native()
+    _, reasons = kit.finish([("TEXT_MODEL", "m", 1.23456)], GROUP_OF, 3.0, 0.05, Reason)
+    assert reasons == [Reason("TEXT_MODEL", "m", 1.235)]
+    assert hash(reasons[0]) == hash(Reason("TEXT_MODEL", "m", 1.235))
+    with pytest.raises(AttributeError):
+        reasons[0].code = "X"  # type: ignore[misc]
