@@ -64,8 +64,12 @@ def table_of(vocabulary: frozenset[str]) -> object:
 
 
 def native_descriptors(text: str, vocabulary: frozenset[str] | None) -> TextDescriptors | None:
+    """The C describe's; its one-character-at-a-time counts (describe_scalar, what runs where
+    SSE2 is not there) are checked to be the same, bit for bit."""
     table = None if vocabulary is None else table_of(vocabulary)
     fields = native().describe(text, table)
+    scalar = native().describe_scalar(text, table)
+    assert repr(scalar) == repr(fields)
     return None if fields is None else TextDescriptors(len(text), *fields)
 
 
@@ -282,3 +286,37 @@ def test_observations_as_before_without_c(monkeypatch: pytest.MonkeyPatch) -> No
             "vocabulary": VOCABULARY,
         }
         assert exact(observations(**kwargs)) == exact(old_observations(**kwargs))  # type: ignore[arg-type]
+
+
+LONG_WORDS = frozenset(
+    ["abcdefgh", "abcdefghij", "abcdefghijklmnopq", "internationalisation", "a", "zz", "hotel"]
+)
+LONG_WORDS_TEXT = st.lists(
+    st.one_of(
+        st.sampled_from(sorted(LONG_WORDS)).map(lambda w: w.upper() if len(w) % 2 else w),
+        st.sampled_from(["abcdefg", "abcdefghi", "abcdefghijk", "Abcdefgh", "ABCDEFGHIJKLMNOPQ"]),
+        st.sampled_from(["abcdefghijklmnopqr", "internationalization", "HOTELS", "hote"]),
+        st.sampled_from([" ", "!", ":-)", "<3", "\t", "7", "x" * 61, "y" * 63, "Z" * 64]),
+    ),
+    max_size=60,
+).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(LONG_WORDS_TEXT, st.integers(0, 130))
+def test_native_describe_long_words_and_block_edges(text: str, shift: int) -> None:
+    """Words longer than the 8 letters of a table key, and words, '!' and emoticons across the
+    64-byte blocks the counts are taken in."""
+    assert_same("-" * shift + text, (None, LONG_WORDS, VOCABULARY))
+
+
+def test_native_recent_answers_are_per_table_and_length() -> None:
+    """The answers kept for short words belong to their table, and to their exact word."""
+    module = native()
+    eight, nine = module.vocabulary(["abcdefgh"]), module.vocabulary(["abcdefghi"])
+    for _ in range(3):
+        assert module.describe("abcdefgh", eight)[3] == 0.0
+        assert module.describe("abcdefgh", nine)[3] == 1.0
+        assert module.describe("abcdefghi", eight)[3] == 1.0
+        assert module.describe("ABCDEFGHI", nine)[3] == 0.0
+        assert module.describe("abcdefg abcdefgh", eight)[3] == 0.5
