@@ -92,6 +92,20 @@ def freeze_startup_objects() -> None:
     """
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+GC_THRESHOLDS = (20_000, 20, 50)
+"""The collector runs on the youngest generation after this many net allocations of tracked
+objects (CPython's default: 700), on the middle one every 20 of those (10) and on the oldest
+every 50 of the middle (10). Objects are freed by reference counting as soon as they are
+dropped; a collection only looks for cycles among the live ones, about the same few thousand
+(the requests in flight) whatever the threshold, so collecting less often does less work.
+Measured with a gc.callbacks probe (thread CPU time) over 8 s of the bench's load at 177
+req/s: the defaults ran 134 young, 13 middle and 1 full collection, 56 ms of CPU (~40 us per
+request, ~2.4% of the worker, each inside some request's latency); these thresholds ran none
+(the net count of live objects barely grows in a steady state)."""
+DEFAULT_GC_THRESHOLDS = gc.get_threshold()
 
 
 def hot_path_connection(settings: Settings) -> RedisMux | None:
@@ -299,6 +313,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await mux.aclose()
             await redis.aclose()
             gc.unfreeze()  # an app closed in a longer-lived process (tests) can be collected
+            gc.set_threshold(*DEFAULT_GC_THRESHOLDS)
 
     app = FastAPI(title="reviewguard", version="1", lifespan=lifespan)
     app.include_router(routes.router)

@@ -10,6 +10,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from service import native
+from service.main import DEFAULT_GC_THRESHOLDS, GC_THRESHOLDS
 from tests.api.conftest import ClientFactory, review
 
 
@@ -246,5 +247,7 @@ def test_start_up_objects_are_out_of_the_collectors_reach_until_shutdown(
     assert frozen > 50_000  # the models, routes and schemas of a started app
     assert frozen > 2 * len(gc.get_objects(generation=2))
     assert client.post("/v1/reviews/score", json=review()).status_code == 200
+    assert gc.get_threshold() == GC_THRESHOLDS  # and collections are rarer
     client.__exit__(None, None, None)
     assert gc.get_freeze_count() == 0  # closed: collectable again
+    assert gc.get_threshold() == DEFAULT_GC_THRESHOLDS
