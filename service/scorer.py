@@ -44,21 +44,23 @@ class Verdict:
 
     def __post_init__(self) -> None:
         if not self.body:
-            object.__setattr__(self, "body", orjson.dumps(self.to_dict()))
+            # The reasons as they are: orjson writes a dataclass as the object of its fields,
+            # {"code", "message", "contribution"}, the very bytes of to_dict's form (tested).
+            answer = {
+                "review_id": self.review_id,
+                "risk_score": self.risk_score,
+                "risk_level": self.risk_level,
+                "decision": self.decision,
+                "reasons": self.reasons,
+                "model_version": self.model_version,
+                "degraded": self.degraded,
+            }
+            object.__setattr__(self, "body", orjson.dumps(answer))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "review_id": self.review_id,
-            "risk_score": self.risk_score,
-            "risk_level": self.risk_level,
-            "decision": self.decision,
-            "reasons": [
-                {"code": r.code, "message": r.message, "contribution": r.contribution}
-                for r in self.reasons
-            ],
-            "model_version": self.model_version,
-            "degraded": self.degraded,
-        }
+        """The answer as plain JSON values (its body, parsed)."""
+        data: dict[str, Any] = orjson.loads(self.body)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], body: bytes = b"") -> Verdict:

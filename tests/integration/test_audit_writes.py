@@ -25,22 +25,9 @@ from service.monitoring.audit import (
 from service.scorer import Scored, Verdict
 from service.scoring.fusion import Reason
 from service.scoring.review import Account, Review
+from tests.unit.factories import VERDICTS
 
 RETENTION_S = 3600
-FLOATS = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.floats(-5, 5))
-VERDICTS = st.builds(
-    Verdict,
-    review_id=st.text(max_size=20),
-    risk_score=FLOATS,
-    risk_level=st.sampled_from(["low", "medium", "high"]),
-    decision=st.sampled_from(["allow", "review", "reject"]),
-    reasons=st.lists(
-        st.builds(Reason, code=st.text(max_size=12), message=st.text(), contribution=FLOATS),
-        max_size=6,
-    ).map(tuple),
-    model_version=st.text(max_size=20),
-    degraded=st.booleans(),
-)
 
 
 def audit_entry(scored: Scored, config_version: str, recorded_at_s: float) -> dict[str, Any]:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import strategies as st
+
+from service.scorer import Verdict
 from service.scoring.features import Features
+from service.scoring.fusion import Reason
 
 QUIET: dict[str, Any] = {
     "account_age_s": 400 * 86400.0,
@@ -59,3 +63,20 @@ def features(**overrides: Any) -> Features:
     unknown = set(overrides) - set(QUIET)
     assert not unknown, f"unknown feature names: {unknown}"
     return Features(**{**QUIET, **overrides})
+
+
+# Verdicts of any shape, non-finite contributions and scores included (orjson writes them null).
+FLOATS = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.floats(-5, 5))
+VERDICTS = st.builds(
+    Verdict,
+    review_id=st.text(max_size=20),
+    risk_score=FLOATS,
+    risk_level=st.sampled_from(["low", "medium", "high"]),
+    decision=st.sampled_from(["allow", "review", "reject"]),
+    reasons=st.lists(
+        st.builds(Reason, code=st.text(max_size=12), message=st.text(), contribution=FLOATS),
+        max_size=6,
+    ).map(tuple),
+    model_version=st.text(max_size=20),
+    degraded=st.booleans(),
+)
