@@ -101,6 +101,7 @@ __attribute__((target("sha,sse4.1,ssse3"))) static void compress_x86(uint32_t h[
     for (int i = 0; i < 4; i++) {
         w[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(block + 16 * i)), big_endian);
     }
+#pragma GCC unroll 16
     for (int i = 0; i < 16; i++) {
         if (i >= 4) { /* w[i % 4] held words 4i-16.., the others 4i-12.., 4i-8.., 4i-4.. */
             __m128i next = _mm_sha256msg1_epu32(w[i % 4], w[(i + 1) % 4]);
