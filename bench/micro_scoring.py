@@ -84,7 +84,7 @@ def run(inputs: Path, root: Path, repeats: int, only: set[str] | None) -> None:
 
     from service.api.routes import to_review
     from service.api.schemas import ReviewIn
-    from service.features.calls import decode_replies, plan_observe
+    from service.features.calls import decode_replies, observed_features, plan_observe
     from service.features.store import batch_command
     from service.metrics import Metrics
     from service.moderation.models import Reason as QueueReason
@@ -212,9 +212,9 @@ def run(inputs: Path, root: Path, repeats: int, only: set[str] | None) -> None:
             lambda x: batch_command("0" * 40, x[0], x[1], RETENTION_S),
             list(zip(reviews, ids, strict=True)),
         ),
-        "replies_features": (  # decode_replies + derive_features: replies -> Features
-            lambda x: derive_features(x[0], x[1], decode_replies(x[2], x[1], x[3])[0], RETENTION_S),
-            list(zip(reviews, ids, plans, replies, strict=True)),
+        "replies_features": (  # replies -> Features (decode_replies + derive_features)
+            lambda x: observed_features(*x, RETENTION_S, False),
+            list(zip(reviews, ids, replies, strict=True)),
         ),
         "describe_text": (describe_text, texts),
         "text_terms": (lambda c: text_terms(c[0].text, c[1], prior, weights), cases),

@@ -7,23 +7,32 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from service.features import keys
+from service.native import load
 from service.scoring.features import (
     DAY_S,
+    FEATURE_NAMES,
     NO_CROWD,
     WEEK_S,
     AccountState,
     CrowdState,
+    Features,
     ProductState,
     RawState,
     count_duplicate_accounts,
+    derive_features,
     to_ms,
 )
 from service.scoring.identity import Identity, product_hash_short
 from service.scoring.review import Review
-from service.scoring.text_fingerprint import BANDS, bands_of, simhash_hex
+from service.scoring.text_fingerprint import (
+    BANDS,
+    MAX_DUPLICATE_DISTANCE,
+    bands_of,
+    simhash_hex,
+)
 
 ACCOUNT_CAP = 1000
 """Newest entries kept per account: bounds the per-review scan; counts saturate beyond it."""
@@ -201,6 +210,37 @@ def decode_replies(
     if answer is not None and not isinstance(answer, bytes):
         answer = _text(answer).encode()
     return raw, answer
+
+
+def _native_edge() -> Any:
+    native = load("featureedge")
+    if native is None or hasattr(Features, "__post_init__"):
+        return None
+    try:
+        native.configure(Features, FEATURE_NAMES, BANDS, MAX_DUPLICATE_DISTANCE)
+    except ValueError:  # Features changed: this C code no longer knows its fields
+        return None
+    return native
+
+
+_NATIVE = _native_edge()
+
+
+def observed_features(
+    review: Review, identity: Identity, replies: Sequence[Any], retention_s: int, wrapped: bool
+) -> tuple[Features, bytes | None]:
+    """The features and the cached answer from the replies of ``plan_observe``'s calls (each
+    wrapped in a one-element list when ``wrapped``, as the batch script sends them): what
+    ``decode_replies`` then ``derive_features`` give, in C (service/native/featureedge.c) when
+    built and the replies are the usual ones."""
+    if _NATIVE is not None:
+        done = _NATIVE.features(review, identity, replies, retention_s, wrapped)
+        if done is not None:
+            return cast(tuple[Features, bytes | None], done)
+    if wrapped:
+        replies = [reply[0] if reply else None for reply in replies]
+    raw, answer = decode_replies(reply_layout(identity), identity, replies)
+    return derive_features(review, identity, raw, retention_s), answer
 
 
 def parse_entity_record(record: str) -> tuple[str, str | None, str | None, str | None]:

@@ -20,13 +20,12 @@ from service.features.calls import (
     BAND_LIMIT,
     CROWD_CAP,
     LONG_WINDOW_S,
-    decode_replies,
+    observed_features,
     parse_entity_record,
     plan_observe,
-    reply_layout,
 )
 from service.features.mux import RedisMux, pack
-from service.scoring.features import WEEK_S, Features, derive_features, to_ms
+from service.scoring.features import WEEK_S, Features, to_ms
 from service.scoring.identity import (
     ENTITY_HASH_HEX,
     REVIEW_HASH_HEX,
@@ -380,21 +379,21 @@ class FeatureStore:
         try:
             if self._mux is not None:  # the hot path: the batch command's bytes built at once
                 command = batch_command(self._batch_sha, review, identity, self._retention_s)
-                plan = reply_layout(identity)
                 replies = await self._send(command, deadline)
-                replies = [reply[0] if reply else None for reply in replies]
+                wrapped = True  # each reply in a one-element list (see batch_source)
             else:
                 plan = plan_observe(review, identity, self._retention_s)
                 calls = [(c.script, c.keys, c.args) for c in plan.calls]
                 replies = await self._run(calls, deadline)
+                wrapped = False
         except TimeoutError:
             if deadline is None:  # a socket timeout of redis-py's own
                 raise FeaturesUnavailable("TimeoutError") from None
             raise
         except REDIS_FAILURES as exc:
             raise FeaturesUnavailable(type(exc).__name__) from exc
-        raw, answer = decode_replies(plan, identity, replies)
-        return Observation(derive_features(review, identity, raw, self._retention_s), answer)
+        features, answer = observed_features(review, identity, replies, self._retention_s, wrapped)
+        return Observation(features, answer)
 
     def _record_key(self, review_id: str) -> str:
         return keys.review_record(keyed_hash(self._hmac_key, "r", review_id, REVIEW_HASH_HEX))
