@@ -17,10 +17,15 @@
  *   else the code itself; groups in order of first appearance, members in term order), caps each
  *   group as _cap does, sums every kept contribution in that order from 0.0 (what sum() of floats
  *   does on CPython 3.11: the caller uses this only there), keeps those with
- *   abs(contribution) >= min_reason, rounds them with the builtin round(x, 3), sorts them stably by
- *   descending rounded contribution and builds one reason_type(code, message, contribution) each
+ *   abs(contribution) >= min_reason, rounds them as the builtin round(x, 3) does, sorts them
+ *   stably by descending rounded contribution and builds one reason_type(code, message,
+ *   contribution) each
  *   (slots set as object.__setattr__ does: reason_type is a frozen dataclass). None when some
- *   contribution is not exactly a float (the Python code then does it).
+ *   contribution is not exactly a float (the Python code then does it). The rounding is round3.
+ *
+ * round3(x) -> float: round(x, 3) for a float, worked out in doubles (see round3 below) where
+ *   the builtin formats and parses decimal strings; the builtin itself beyond 2**30 and for NaN
+ *   and infinities.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -147,6 +152,61 @@ static PyObject *scorecard(PyObject *self, PyObject *const *args, Py_ssize_t nar
 malformed:
     PyErr_SetString(PyExc_ValueError, "scorecard: malformed table");
     return NULL;
+}
+
+/* ---- round(x, 3) ---------------------------------------------------------------------------- */
+
+/* round(x, 3) as CPython's float.__round__ gives it: the double nearest to D / 1000, D the
+ * integer nearest to the exact x * 1000 (ties to even), for finite |x| < 2**30; 0 (the caller then
+ * calls the builtin round) for any other x.
+ *   With a = |x| (both roundings are symmetric in sign): p = a * 1000 rounded and
+ * e = fma(a, 1000, -p) make a * 1000 == p + e exactly, |e| <= ulp(p) / 2 <= 2**-13. With f =
+ * floor(p), frac = p - f is exact (p < 2**40: for p >= 1 both are multiples of ulp(f), and
+ * for p < 1, f = 0), so the exact fraction is frac + e, within (-2**-13, 1): below a half when
+ * frac < 0.25, above it when frac > 0.75, and otherwise compared exactly through
+ * h = frac - 0.5 (exact by Sterbenz) against -e. D < 2**40 and 1000 are exact doubles, so
+ * D / 1000.0 is the correctly rounded quotient: what strtod of the decimal D e-3 gives (and
+ * D / 1000 is never half-way between two doubles). The sign goes back on last, -0.0 included. */
+static int round3(double x, double *out) {
+    const double a = fabs(x);
+    if (!(a < 1073741824.0)) {
+        return 0;
+    }
+    const double p = a * 1000.0;
+    const double e = fma(a, 1000.0, -p);
+    const double f = floor(p);
+    const double frac = p - f;
+    double d;
+    if (frac < 0.25) {
+        d = f;
+    } else if (frac > 0.75) {
+        d = f + 1.0;
+    } else {
+        const double h = frac - 0.5;
+        if (h > -e) {
+            d = f + 1.0;
+        } else if (h < -e) {
+            d = f;
+        } else {
+            d = fmod(f, 2.0) == 0.0 ? f : f + 1.0;
+        }
+    }
+    *out = copysign(d / 1000.0, x);
+    return 1;
+}
+
+static PyObject *round_3(PyObject *self, PyObject *arg) {
+    (void)self;
+    if (!PyFloat_CheckExact(arg)) {
+        PyErr_SetString(PyExc_TypeError, "round3() takes a float");
+        return NULL;
+    }
+    double r;
+    if (round3(PyFloat_AS_DOUBLE(arg), &r)) {
+        return PyFloat_FromDouble(r);
+    }
+    PyObject *call[2] = {arg, three};
+    return PyObject_Vectorcall(round_fn, call, 2, NULL);
 }
 
 /* ---- finish --------------------------------------------------------------------------------- */
@@ -294,13 +354,18 @@ static PyObject *finish(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         if (!(fabs(t->contribution) >= min_reason)) {
             continue;
         }
-        PyObject *value = PyFloat_FromDouble(t->contribution);
-        if (value == NULL) {
-            goto done_free;
+        double rounded;
+        if (round3(t->contribution, &rounded)) {
+            t->rounded = PyFloat_FromDouble(rounded);
+        } else {
+            PyObject *value = PyFloat_FromDouble(t->contribution);
+            if (value == NULL) {
+                goto done_free;
+            }
+            PyObject *call[2] = {value, three};
+            t->rounded = PyObject_Vectorcall(round_fn, call, 2, NULL);
+            Py_DECREF(value);
         }
-        PyObject *call[2] = {value, three};
-        t->rounded = PyObject_Vectorcall(round_fn, call, 2, NULL);
-        Py_DECREF(value);
         if (t->rounded == NULL) {
             goto done_free;
         }
@@ -345,6 +410,8 @@ done_free:
 }
 
 static PyMethodDef methods[] = {
+    {"round3", round_3, METH_O,
+     "round3(x: float) -> float: round(x, 3), the same double (computed without strings)."},
     {"scorecard", (PyCFunction)(void (*)(void))scorecard, METH_FASTCALL,
      "scorecard(features, names, table, n_groups) -> tuple of floats: the behaviour groups' "
      "terms (see the module's source)."},

@@ -185,3 +185,38 @@ def test_finish_reasons_are_whole_reasons() -> None:
     assert hash(reasons[0]) == hash(Reason("TEXT_MODEL", "m", 1.235))
     with pytest.raises(AttributeError):
         reasons[0].code = "X"  # type: ignore[misc]
+
+
+# --- round3 ---------------------------------------------------------------------------------
+
+NEAR_TIES = st.integers(-(10**12), 10**12).flatmap(
+    lambda k: st.sampled_from(
+        [
+            k / 1000 + 0.0005,
+            math.nextafter(k / 1000 + 0.0005, -math.inf),
+            math.nextafter(k / 1000 + 0.0005, math.inf),
+            (2 * k + 1) / 2000,
+            math.nextafter((2 * k + 1) / 2000, math.inf),
+            k / 1000,
+        ]
+    )
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.one_of(
+        st.floats(allow_nan=False),
+        st.floats(-5, 5),
+        st.floats(-2e9, 2e9),
+        st.floats(-1e-3, 1e-3),
+        NEAR_TIES,
+        st.sampled_from([0.0, -0.0, math.inf, -math.inf, 2.0**30, 2.0**30 - 0.0005, 5e-324]),
+    )
+)
+def test_round3_is_round(x: float) -> None:
+    assert native().round3(x).hex() == round(x, 3).hex()
+
+
+def test_round3_of_nan_is_nan() -> None:
+    assert math.isnan(native().round3(math.nan))
