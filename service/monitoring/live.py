@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from array import array
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,13 +110,16 @@ class LiveProfile:
         self._metrics = metrics
         self._pending: Counter[str] = Counter()
         # The values since the last fold (what observations() gives, kept per quantity):
-        self._risk: list[float] = []
-        self._text_score: list[float] = []
+        # (numbers in array("d") buffers: converted to doubles as appended, read by numpy as they
+        # are; the doubles np.array(list, float64) makes of the same values)
+        self._risk = array("d")
+        self._text_score = array("d")
         self._decisions: dict[str, int] = {}  # answers per decision value
         # The contributions summed per group, _GROUP_SLOTS per answer.
-        self._contributions: list[float] = []
-        self._text_length: list[int] = []
-        self._text_fields: list[NativeFields] = []  # describe's fields after length, per text
+        self._contributions = array("d")
+        self._text_length = array("d")
+        # describe's fields after length, 4 per text, one after another (oov_share None or not)
+        self._text_fields: list[float | None] = []
         self._unfolded = 0
         native = native_describer(self._vocabulary)
         self._native_describe: Callable[[str, object], NativeFields | None] | None = None
@@ -150,14 +154,14 @@ class LiveProfile:
         sums = _NO_CONTRIBUTIONS.copy()
         for reason in verdict.reasons:
             sums[_GROUP_SLOT(reason.code, _NO_GROUP)] += reason.contribution
-        self._contributions += sums
+        self._contributions.extend(sums)
         text = review.text
         if text:
             self._text_length.append(len(text))
             fields = None
             if self._native_describe is not None:
                 fields = self._native_describe(text, self._native_table)
-            self._text_fields.append(
+            self._text_fields.extend(
                 fields if fields is not None else python_fields(text, self._vocabulary)
             )
         self._unfolded += 1
@@ -243,48 +247,31 @@ class LiveProfile:
 
     def _fold(self) -> None:
         """Bins the values kept since the last fold into the pending counts."""
-        values: dict[str, Sequence[float] | np.ndarray[Any, np.dtype[np.float64]]] = {
-            "text_score": self._text_score,
-            "risk": self._risk,
-            "text_length": self._text_length,
-        }
-        if self._contributions:
-            by_group = np.array(self._contributions, dtype=np.float64).reshape(-1, _GROUP_SLOTS)
-            for i, name in enumerate(CONTRIBUTION_NAMES):
-                values[name] = by_group[:, i]
-        if self._text_fields:
-            nonletter, exclamation, emoji, oov = zip(*self._text_fields, strict=True)
-            values["text_nonletter_share"] = nonletter
-            values["text_exclamation_density"] = exclamation
-            values["text_emoji_density"] = emoji
-            values["text_oov_share"] = [x for x in oov if x is not None]
-        pending = self._pending
-        for quantity in QUANTITIES:
-            name = quantity.name
-            keys = _BIN_KEYS[name]
-            if name == "decision":
-                for value, n in self._decisions.items():
-                    pending[keys[quantity.bin_of(value)]] += n
-                continue
-            kept = values.get(name)
-            if kept is None or not len(kept):
-                continue
-            x = np.asarray(kept, dtype=np.float64)
-            bins = np.searchsorted(_EDGES[name], x, side="right")
-            bins[np.isnan(x)] = 0
-            for i, n in enumerate(np.bincount(bins, minlength=len(keys)).tolist()):
-                if n:
-                    pending[keys[i]] += n
-        for kept_list in (
-            self._risk,
-            self._text_score,
-            self._contributions,
-            self._text_length,
-            self._text_fields,
-        ):
-            kept_list.clear()
+        # The arrays viewing the buffers live only in this call: the buffers can be emptied after.
+        _count_bins(self._pending, self._decisions, self._kept())
+        for buffer in (self._risk, self._text_score, self._contributions, self._text_length):
+            del buffer[:]
+        self._text_fields.clear()
         self._decisions.clear()
         self._unfolded = 0
+
+    def _kept(self) -> dict[str, np.ndarray[Any, np.dtype[np.float64]]]:
+        """The numeric quantities' values since the last fold, by name."""
+        values = {
+            "text_score": np.frombuffer(self._text_score, dtype=np.float64),
+            "risk": np.frombuffer(self._risk, dtype=np.float64),
+            "text_length": np.frombuffer(self._text_length, dtype=np.float64),
+        }
+        by_group = np.frombuffer(self._contributions, dtype=np.float64).reshape(-1, _GROUP_SLOTS)
+        for i, name in enumerate(CONTRIBUTION_NAMES):
+            values[name] = by_group[:, i]
+        # None (no oov_share) becomes NaN here, which no oov_share is (1 - known / words).
+        fields = np.array(self._text_fields, dtype=np.float64).reshape(-1, 4)
+        values["text_nonletter_share"] = fields[:, 0]
+        values["text_exclamation_density"] = fields[:, 1]
+        values["text_emoji_density"] = fields[:, 2]
+        values["text_oov_share"] = fields[:, 3][~np.isnan(fields[:, 3])]
+        return values
 
     def take(self) -> dict[str, int]:
         """The counts since the last take (and forget them)."""
@@ -295,6 +282,30 @@ class LiveProfile:
     def give_back(self, counts: Mapping[str, int]) -> None:
         """Counts a failed flush could not write: added to the next one."""
         self._pending.update(counts)
+
+
+def _count_bins(
+    pending: Counter[str],
+    decisions: Mapping[str, int],
+    values: Mapping[str, np.ndarray[Any, np.dtype[np.float64]]],
+) -> None:
+    """Adds the bins of the decisions (answers per value) and of the numeric values to pending:
+    bin i of x is searchsorted(edges, x, "right"), which is Quantity.bin_of (NaN: bin 0)."""
+    for quantity in QUANTITIES:
+        name = quantity.name
+        keys = _BIN_KEYS[name]
+        if name == "decision":
+            for value, n in decisions.items():
+                pending[keys[quantity.bin_of(value)]] += n
+            continue
+        x = values[name]
+        if not len(x):
+            continue
+        bins = np.searchsorted(_EDGES[name], x, side="right")
+        bins[np.isnan(x)] = 0
+        for i, n in enumerate(np.bincount(bins, minlength=len(keys)).tolist()):
+            if n:
+                pending[keys[i]] += n
 
 
 def _max_text_length(reference: ReferenceProfile | None) -> int | None:
