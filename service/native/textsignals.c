@@ -42,13 +42,18 @@ static int configured = 0;
 
 static unsigned char LOWER[256]; /* ASCII lower case; set in module init */
 static unsigned char is_letter[256];
+static unsigned char is_upper[256];
+static unsigned char is_mark[256]; /* the characters runs and emoticons start with: !?:;=< */
+
+#define FNV_OFFSET 1469598103934665603ull
+#define FNV_PRIME 1099511628211ull
 
 static uint64_t hash_lowered(const unsigned char *s, Py_ssize_t len) {
     /* FNV-1a over the lower-cased bytes. */
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = FNV_OFFSET;
     for (Py_ssize_t i = 0; i < len; i++) {
         h ^= LOWER[s[i]];
-        h *= 1099511628211ull;
+        h *= FNV_PRIME;
     }
     return h;
 }
@@ -73,8 +78,9 @@ static void clear_words(void) {
     configured = 0;
 }
 
-static unsigned fixed_flags(const unsigned char *s, Py_ssize_t len) {
-    size_t i = (size_t)(hash_lowered(s, len) & (WORDS_CAP - 1));
+/* The flags of the word s[0:len], whose hash_lowered is h. */
+static unsigned fixed_flags(const unsigned char *s, Py_ssize_t len, uint64_t h) {
+    size_t i = (size_t)(h & (WORDS_CAP - 1));
     for (;;) {
         const fixed_word *e = &words_table[i];
         if (e->word == NULL) {
@@ -206,34 +212,6 @@ static PyObject *describe(PyObject *self, PyObject *text) {
     const unsigned char *t = PyUnicode_1BYTE_DATA(text);
     const Py_ssize_t n = PyUnicode_GET_LENGTH(text);
 
-    /* Character counts: letters, upper case, '!', runs of [!?], emoticons. */
-    Py_ssize_t letters = 0, upper = 0, exclamations = 0, runs = 0, emoticons = 0, run = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        const unsigned char c = t[i];
-        letters += is_letter[c];
-        upper += (c >= 'A' && c <= 'Z');
-        if (c == '!' || c == '?') {
-            exclamations += (c == '!');
-            if (++run == 2) {
-                runs++;
-            }
-            continue;
-        }
-        run = 0;
-        if (c == ':' || c == ';' || c == '=') {
-            Py_ssize_t j = i + 1;
-            if (j < n && t[j] == '-') {
-                j++;
-            }
-            if (j < n) {
-                const unsigned char d = t[j];
-                emoticons += (d == ')' || d == '(' || d == 'D' || d == 'P' || d == 'p');
-            }
-        } else if (c == '<') {
-            emoticons += (i + 1 < n && t[i + 1] == '3');
-        }
-    }
-
     /* Content words counted in an open-addressing table, at most half full: a content word has
      * at least 3 letters and words are apart, so there are at most (n + 1) / 4 of them. */
     Py_ssize_t max_content = (n + 1) / 4;
@@ -258,34 +236,79 @@ static PyObject *describe(PyObject *self, PyObject *text) {
     }
     const size_t mask = cap - 1;
 
+    /* One pass. Words (with their letters, capitals and hash_lowered, worked out as they are
+     * read), and between them the character counts: '!', runs of [!?], emoticons. Every letter
+     * is in a word, and no word holds one of !?:;=< nor breaks a run other than as any
+     * character does (a letter or an apostrophe ends a run). */
+    Py_ssize_t letters = 0, upper = 0, exclamations = 0, runs = 0, emoticons = 0, run = 0;
     Py_ssize_t n_words = 0, extreme = 0, content = 0, distinct = 0;
     Py_ssize_t best = -1; /* slot index of the top word */
     Py_ssize_t i = 0;
     while (i < n) {
-        if (!is_letter[t[i]]) {
+        const unsigned char c = t[i];
+        if (!is_letter[c]) {
+            if (!is_mark[c]) {
+                run = 0;
+                i++;
+                continue;
+            }
+            if (c == '!' || c == '?') {
+                exclamations += (c == '!');
+                if (++run == 2) {
+                    runs++;
+                }
+                i++;
+                continue;
+            }
+            run = 0;
+            if (c == '<') {
+                emoticons += (i + 1 < n && t[i + 1] == '3');
+            } else { /* one of :;= */
+                Py_ssize_t j = i + 1;
+                if (j < n && t[j] == '-') {
+                    j++;
+                }
+                if (j < n) {
+                    const unsigned char d = t[j];
+                    emoticons += (d == ')' || d == '(' || d == 'D' || d == 'P' || d == 'p');
+                }
+            }
             i++;
             continue;
         }
+        run = 0;
         const Py_ssize_t start = i;
+        uint64_t h = FNV_OFFSET;
+        Py_ssize_t word_upper = 0;
         while (i < n && is_letter[t[i]]) {
+            h = (h ^ LOWER[t[i]]) * FNV_PRIME;
+            word_upper += is_upper[t[i]];
             i++;
         }
+        Py_ssize_t word_letters = i - start;
         if (i + 1 < n && t[i] == '\'' && is_letter[t[i + 1]]) {
+            h = (h ^ (unsigned char)'\'') * FNV_PRIME;
             i++;
+            const Py_ssize_t second = i;
             while (i < n && is_letter[t[i]]) {
+                h = (h ^ LOWER[t[i]]) * FNV_PRIME;
+                word_upper += is_upper[t[i]];
                 i++;
             }
+            word_letters += i - second;
         }
+        letters += word_letters;
+        upper += word_upper;
         const Py_ssize_t len = i - start;
         const unsigned char *w = t + start;
         n_words++;
-        const unsigned flags = fixed_flags(w, len);
+        const unsigned flags = fixed_flags(w, len, h);
         extreme += (flags & FLAG_EXTREME) != 0;
         if ((flags & FLAG_STOP) || len <= 2) {
             continue;
         }
         content++;
-        size_t k = (size_t)(hash_lowered(w, len) & mask);
+        size_t k = (size_t)(h & mask);
         for (;;) {
             counted_word *e = &slots[k];
             if (e->start < 0) {
@@ -361,6 +384,9 @@ PyMODINIT_FUNC PyInit_textsignals(void) {
     for (int c = 0; c < 256; c++) {
         const int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
         is_letter[c] = (unsigned char)alpha;
+        is_upper[c] = (unsigned char)(c >= 'A' && c <= 'Z');
+        is_mark[c] = (unsigned char)(c == '!' || c == '?' || c == ':' || c == ';' || c == '=' ||
+                                     c == '<');
         LOWER[c] = (unsigned char)((c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c);
     }
     return PyModule_Create(&module);
