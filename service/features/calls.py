@@ -25,7 +25,12 @@ from service.scoring.features import (
     derive_features,
     to_ms,
 )
-from service.scoring.identity import Identity, product_hash_short
+from service.scoring.identity import (
+    ENTITY_HASH_HEX,
+    REVIEW_HASH_HEX,
+    Identity,
+    product_hash_short,
+)
 from service.scoring.review import Review
 from service.scoring.text_fingerprint import (
     BANDS,
@@ -217,13 +222,16 @@ def _native_edge() -> Any:
     if native is None or hasattr(Features, "__post_init__"):
         return None
     try:
-        native.configure(Features, FEATURE_NAMES, BANDS, MAX_DUPLICATE_DISTANCE)
+        native.configure(
+            Features, FEATURE_NAMES, BANDS, MAX_DUPLICATE_DISTANCE, ENTITY_HASH_HEX, REVIEW_HASH_HEX
+        )
     except ValueError:  # Features changed: this C code no longer knows its fields
         return None
     return native
 
 
-_NATIVE = _native_edge()
+NATIVE_EDGE = _native_edge()
+"""service/native/featureedge.c, configured; None when not built or turned off."""
 
 
 def observed_features(
@@ -233,8 +241,8 @@ def observed_features(
     wrapped in a one-element list when ``wrapped``, as the batch script sends them): what
     ``decode_replies`` then ``derive_features`` give, in C (service/native/featureedge.c) when
     built and the replies are the usual ones."""
-    if _NATIVE is not None:
-        done = _NATIVE.features(review, identity, replies, retention_s, wrapped)
+    if NATIVE_EDGE is not None:
+        done = NATIVE_EDGE.features(review, identity, replies, retention_s, wrapped)
         if done is not None:
             return cast(tuple[Features, bytes | None], done)
     if wrapped:

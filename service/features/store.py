@@ -8,7 +8,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as redis_asyncio
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError
@@ -20,6 +20,7 @@ from service.features.calls import (
     BAND_LIMIT,
     CROWD_CAP,
     LONG_WINDOW_S,
+    NATIVE_EDGE,
     observed_features,
     parse_entity_record,
     plan_observe,
@@ -125,13 +126,28 @@ _BATCH_TEMPLATES: dict[
 _BANDS_ARE_HEX_SLICES = BANDS == 4 and BAND_BITS == 16 and SIMHASH_BITS == 64
 
 
-def _batch_template(
+# The fields of a batch command template, each marked "\x00" + its code: the entity hashes
+# (account, product, device, IP, network, review), the 4 bands, the argument's length, t_ms, the
+# product hash's first 8 characters, the rating and the band member (account hash + SimHash).
+_FIELD_LENGTHS = {
+    **dict.fromkeys("apdin", ENTITY_HASH_HEX),
+    "r": REVIEW_HASH_HEX,
+    **dict.fromkeys("0123", 2 + BAND_BITS // 4),
+    "8": 8,
+    "g": 1,
+    "m": ENTITY_HASH_HEX + SIMHASH_BITS // 4,
+    "t": 0,  # its length varies: counted apart
+}
+_CROWD_CODES = ((keys.DEVICE, "d"), (keys.IP, "i"), (keys.NET, "n"))
+
+
+def _marked_batch(
     sha: str, retention_s: int, shape: tuple[bool, bool, bool, bool]
-) -> tuple[str, int, int, int]:
+) -> tuple[str, int, int]:
     """The packed batch EVALSHA of one shape of review (which of device, IP and network it has,
-    and whether its text has a SimHash) as a %-template of its variable parts; also the length
-    of the script's argument less the digits of its t_ms values, how many t_ms values it holds,
-    and how many newlines the whole command holds.
+    and whether its text has a SimHash), each variable part marked (``_FIELD_LENGTHS``); also
+    the length of the script's argument less the digits of its t_ms values, and how many t_ms
+    values it holds.
 
     ``plan_observe``'s calls as ``batch_argv`` joins them, written out once per shape, for the
     usual lengths of the hashes (``ENTITY_HASH_HEX``, ``REVIEW_HASH_HEX``) and a one-digit
@@ -144,60 +160,95 @@ def _batch_template(
       (product); t_ms, review_h, account_h (each crowd); t_ms, member (each band); account_h,
       then each crowd's entity hash (the entity record).
     """
-    kinds = [
-        kind
-        for kind, present in zip((keys.DEVICE, keys.IP, keys.NET), shape[:3], strict=True)
-        if present
-    ]
+    crowds = [(kind, code) for (kind, code), present in zip(_CROWD_CODES, shape, strict=False)
+              if present]  # fmt: skip
     bands = BANDS if shape[3] else 0
-    entity, review_h = "x" * ENTITY_HASH_HEX, "x" * REVIEW_HASH_HEX
-    key_parts: list[str] = []  # each key in RESP, as a template of its entity hash
+    key_parts: list[str] = []  # each key in RESP
 
-    def add_keys(make_keys: Callable[[str], Sequence[str]], sample: str) -> None:
-        for key, marked in zip(make_keys(sample), make_keys("\x00"), strict=True):
-            template = marked.replace("%", "%%").replace("\x00", "%s")
-            key_parts.append(f"${len(key)}\r\n{template}\r\n")
+    def add_keys(make_keys: Callable[[str], Sequence[str]], code: str) -> None:
+        sample = "x" * _FIELD_LENGTHS[code]
+        for key, marked in zip(make_keys(sample), make_keys("\x00" + code), strict=True):
+            key_parts.append(f"${len(key)}\r\n{marked}\r\n")
 
-    add_keys(lambda h: (keys.account_events(h), keys.account_flag(h)), entity)
-    add_keys(keys.product_ratings, entity)
-    for kind in kinds:
-        add_keys(functools.partial(keys.crowd_keys, kind), entity)
-    for _ in range(bands):
-        add_keys(lambda h: (keys.text_band(h),), "0:" + "x" * (BAND_BITS // 4))
-    add_keys(lambda h: (keys.review_record(h),), review_h)
+    add_keys(lambda h: (keys.account_events(h), keys.account_flag(h)), "a")
+    add_keys(keys.product_ratings, "p")
+    for kind, code in crowds:
+        add_keys(functools.partial(keys.crowd_keys, kind), code)
+    for band in range(bands):
+        add_keys(lambda h: (keys.text_band(h),), str(band))
+    add_keys(lambda h: (keys.review_record(h),), "r")
     key_count = len(key_parts)
     retention_ms, ttl_s = str(retention_s * 1000), str(retention_s)
     long_ms = str(min(LONG_WINDOW_S, retention_s) * 1000)
-    window_s = min(WEEK_S, retention_s)
-    header = [3 + len(kinds) + bands, "account", 2, 6, "product", 5, 5]
-    header += ["crowd", 3, 7] * len(kinds) + ["band", 1, 6] * bands + ["review", 1, 2]
-    lines = [str(x) for x in header]  # the argument's lines, "%s" for each field
-    lines += ["%s", "%s%s%s", "%s", retention_ms, str(ACCOUNT_CAP), ttl_s]
-    lines += ["%s", "%s", "%s", retention_ms, ttl_s]
-    lines += ["%s", "%s", "%s", retention_ms, ttl_s, long_ms, str(CROWD_CAP)] * len(kinds)
-    lines += [
-        "%s",
-        "%s",
-        str(window_s * 1000),
-        str(window_s),
-        str(BAND_CAP),
-        str(BAND_LIMIT),
-    ] * bands
-    lines += ["|".join(["%s"] + ["%s" if present else "" for present in shape[:3]]), ttl_s]
-    argv = "\n".join(line.replace("%", "%%") if "%s" not in line else line for line in lines)
-    t_count = 2 + len(kinds) + bands
-    fields = [review_h, "x" * 8, "1", "x" * 8, review_h, "1"]  # the fields but the t_ms values
-    fields += [review_h, entity] * len(kinds) + ["x" * (ENTITY_HASH_HEX + 16)] * bands
-    fields += [entity] * (1 + len(kinds))
-    argv_len = len(argv.replace("%%", "%")) - 2 * argv.count("%s") + sum(map(len, fields))
-    template = (
-        f"*{3 + key_count + 1}\r\n$7\r\nEVALSHA\r\n${len(sha)}\r\n{sha.replace('%', '%%')}\r\n"
-        f"${len(str(key_count))}\r\n{key_count}\r\n{''.join(key_parts)}$%d\r\n{argv}\r\n"
+    window_ms, window_s = str(min(WEEK_S, retention_s) * 1000), str(min(WEEK_S, retention_s))
+    t, r, a = "\x00t", "\x00r", "\x00a"
+    header = [3 + len(crowds) + bands, "account", 2, 6, "product", 5, 5]
+    header += ["crowd", 3, 7] * len(crowds) + ["band", 1, 6] * bands + ["review", 1, 2]
+    lines = [str(x) for x in header]  # the argument's lines
+    lines += [t, r + "\x008\x00g", "\x008", retention_ms, str(ACCOUNT_CAP), ttl_s]
+    lines += [t, r, "\x00g", retention_ms, ttl_s]
+    for _ in crowds:
+        lines += [t, r, a, retention_ms, ttl_s, long_ms, str(CROWD_CAP)]
+    lines += [t, "\x00m", window_ms, window_s, str(BAND_CAP), str(BAND_LIMIT)] * bands
+    record = [a] + ["\x00" + code if present else "" for (_, code), present in zip(
+        _CROWD_CODES, shape, strict=False)]  # fmt: skip
+    lines += ["|".join(record), ttl_s]
+    argv = "\n".join(lines)
+    codes = [part[0] for part in argv.split("\x00")[1:]]
+    argv_len = len(argv) - 2 * len(codes) + sum(_FIELD_LENGTHS[code] for code in codes)
+    marked = (
+        f"*{3 + key_count + 1}\r\n$7\r\nEVALSHA\r\n${len(sha)}\r\n{sha}\r\n"
+        f"${len(str(key_count))}\r\n{key_count}\r\n{''.join(key_parts)}$\x00L\r\n{argv}\r\n"
     )
+    return marked, argv_len, codes.count("t")
+
+
+def _batch_template(
+    sha: str, retention_s: int, shape: tuple[bool, bool, bool, bool]
+) -> tuple[str, int, int, int]:
+    """``_marked_batch`` as a %-template ("%d" the argument's length, "%s" the other fields),
+    its argument's length less its t_ms digits, how many t_ms, how many newlines in all."""
+    marked, argv_len, t_count = _marked_batch(sha, retention_s, shape)
+    template = marked.replace("%", "%%").replace("\x00L", "%d")
+    for code in _FIELD_LENGTHS:
+        template = template.replace("\x00" + code, "%s")
     return template, argv_len, t_count, template.count("\n")
 
 
+_NATIVE_TEMPLATES: dict[tuple[str, int], tuple[Any, ...] | None] = {}
+
+
+def _native_templates(sha: str, retention_s: int) -> tuple[Any, ...] | None:
+    """The templates of the 16 shapes as featureedge's ``command`` takes them (shape index:
+    device 1, IP 2, network 4, SimHash 8); None if they are not ASCII (then Python packs)."""
+    entries = []
+    for index in range(16):
+        shape = (bool(index & 1), bool(index & 2), bool(index & 4), bool(index & 8))
+        marked, argv_len, t_count = _marked_batch(sha, retention_s, shape)
+        if not marked.isascii():
+            return None
+        parts = marked.encode().split(b"\x00")
+        literals = (parts[0], *[part[1:] for part in parts[1:]])
+        entries.append((literals, bytes(part[0] for part in parts[1:]), argv_len, t_count))
+    return tuple(entries)
+
+
 def batch_command(sha: str, review: Review, identity: Identity, retention_s: int) -> bytes:
+    """``reference_batch_command``, the same bytes: in C (service/native/featureedge.c) where
+    built, else ``batch_command_python``."""
+    if NATIVE_EDGE is not None and _BANDS_ARE_HEX_SLICES:
+        key = (sha, retention_s)
+        templates = _NATIVE_TEMPLATES.get(key, ())
+        if templates == ():
+            templates = _NATIVE_TEMPLATES[key] = _native_templates(sha, retention_s)
+        if templates is not None:
+            command = NATIVE_EDGE.command(templates, review, identity)
+            if command is not None:
+                return cast(bytes, command)
+    return batch_command_python(sha, review, identity, retention_s)
+
+
+def batch_command_python(sha: str, review: Review, identity: Identity, retention_s: int) -> bytes:
     """``reference_batch_command``, the same bytes, from a template of the review's shape."""
     account_h, review_h, product_h = identity.account_h, identity.review_h, identity.product_h
     hashes = [h for h in (identity.device_h, identity.ip_h, identity.net_h) if h is not None]

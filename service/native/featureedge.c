@@ -1,12 +1,15 @@
-/* From the replies of a review's batch script to its Features, in C: decode_replies and
+/* The Redis edge of a review's features, in C: its batch command's bytes (command, see below),
+ * and from the replies of its batch script to its Features (features): decode_replies and
  * derive_features (service/features/calls.py, service/scoring/features.py) in one pass, with no
  * AccountState / ProductState / CrowdState / RawState in between and the frozen Features
  * filled slot by slot instead of through its __init__ (47 object.__setattr__ calls).
  *
- * configure(features_type, field_names, bands, max_distance): the Features class (a slots
- * dataclass without __post_init__) and its field names in order, which must be the ones this
- * file fills (checked: a renamed or reordered field turns configure into an error, and the
- * Python code then runs alone); the number of SimHash bands and the near-duplicate distance.
+ * configure(features_type, field_names, bands, max_distance, entity_len, review_len): the
+ * Features class (a slots dataclass without __post_init__) and its field names in order, which
+ * must be the ones this file fills (checked: a renamed or reordered field turns configure into
+ * an error, and the Python code then runs alone); the number of SimHash bands and the
+ * near-duplicate distance; the lengths of the entity and review hashes (ENTITY_HASH_HEX,
+ * REVIEW_HASH_HEX), the only ones command() writes.
  *
  * features(review, identity, replies, retention_s, wrapped) -> (Features, answer) | None:
  *   replies: the script replies in plan order (account, product, each crowd of the identity:
@@ -57,9 +60,11 @@ static PyTypeObject *features_type = NULL;
 static Py_ssize_t offsets[N_FIELDS];
 static Py_ssize_t n_bands = 0;
 static int max_distance = 0;
+static Py_ssize_t entity_len = 16, review_len = 12;
 
 /* interned attribute names */
 static PyObject *s_submitted_at, *s_rating, *s_account, *s_created_at, *s_text;
+static PyObject *s_review_h, *s_product_h;
 static PyObject *s_account_h, *s_device_h, *s_ip_h, *s_net_h, *s_simhash, *s_has_fingerprint;
 static PyObject *s_is_headless, *s_is_inconsistent_device, *s_is_disposable_email;
 static PyObject *s_username_dubiousness;
@@ -68,9 +73,10 @@ static PyObject *zero_int, *empty_str;
 static PyObject *configure(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *type, *names;
-    Py_ssize_t bands;
+    Py_ssize_t bands, entity, review;
     int distance;
-    if (!PyArg_ParseTuple(args, "O!Oni", &PyType_Type, &type, &names, &bands, &distance)) {
+    if (!PyArg_ParseTuple(args, "O!Oninn", &PyType_Type, &type, &names, &bands, &distance,
+                          &entity, &review)) {
         return NULL;
     }
     PyObject *seq = PySequence_Fast(names, "field_names must be a sequence");
@@ -109,8 +115,9 @@ static PyObject *configure(PyObject *self, PyObject *args) {
         }
     }
     Py_DECREF(seq);
-    if (bands < 0 || bands > MAX_BANDS || distance < 0) {
-        PyErr_SetString(PyExc_ValueError, "bands or distance out of range");
+    if (bands < 0 || bands > MAX_BANDS || distance < 0 || entity < 1 || entity > 64
+        || review < 1 || review > 64) {
+        PyErr_SetString(PyExc_ValueError, "bands, distance or hash lengths out of range");
         return NULL;
     }
     memcpy(offsets, found, sizeof offsets);
@@ -118,6 +125,8 @@ static PyObject *configure(PyObject *self, PyObject *args) {
     Py_XSETREF(features_type, (PyTypeObject *)type);
     n_bands = bands;
     max_distance = distance;
+    entity_len = entity;
+    review_len = review;
     Py_RETURN_NONE;
 }
 
@@ -538,11 +547,204 @@ release:
 #undef FETCH
 }
 
+
+/* ---- the batch command -------------------------------------------------------------------- */
+
+/* A hash of the usual length: an ASCII str of `len` characters without a newline. */
+static const char *usual_hash(PyObject *o, Py_ssize_t len) {
+    if (!PyUnicode_CheckExact(o) || !PyUnicode_IS_ASCII(o) || PyUnicode_GET_LENGTH(o) != len) {
+        return NULL;
+    }
+    const char *text = (const char *)PyUnicode_DATA(o);
+    return memchr(text, '\n', (size_t)len) ? NULL : text;
+}
+
+/* command(templates, review, identity) -> bytes | None: the batch EVALSHA of the review, from
+ * templates[shape] (shape: device 1, IP 2, network 4, SimHash 8), each a tuple (literals:
+ * tuple of n + 1 bytes, codes: bytes of n field codes, argv_fixed: int, t_count: int): the
+ * literals with the fields between them (see _marked_batch in service/features/store.py for
+ * the codes). None when the review or identity is not the usual one: Python then builds it. */
+static PyObject *command(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 3 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 16) {
+        PyErr_SetString(PyExc_TypeError, "command(templates: 16-tuple, review, identity)");
+        return NULL;
+    }
+    PyObject *review = args[1], *identity = args[2];
+    PyObject *held[9] = {NULL};
+    int n_held = 0;
+    PyObject *result = NULL;
+#define FETCH(var, obj, name)                                                                     \
+    do {                                                                                          \
+        if ((held[n_held++] = var = PyObject_GetAttr(obj, name)) == NULL) {                       \
+            goto fail;                                                                            \
+        }                                                                                         \
+    } while (0)
+    PyObject *submitted_at, *rating_o, *account_o, *review_o, *product_o, *simhash_o;
+    PyObject *crowd_o[3];
+    FETCH(submitted_at, review, s_submitted_at);
+    FETCH(rating_o, review, s_rating);
+    FETCH(account_o, identity, s_account_h);
+    FETCH(review_o, identity, s_review_h);
+    FETCH(product_o, identity, s_product_h);
+    FETCH(crowd_o[0], identity, s_device_h);
+    FETCH(crowd_o[1], identity, s_ip_h);
+    FETCH(crowd_o[2], identity, s_net_h);
+    FETCH(simhash_o, identity, s_simhash);
+#undef FETCH
+    const char *account = usual_hash(account_o, entity_len);
+    const char *review_h = usual_hash(review_o, review_len);
+    const char *product = usual_hash(product_o, entity_len);
+    const char *crowd[3] = {NULL, NULL, NULL};
+    int shape = 0;
+    if (account == NULL || review_h == NULL || product == NULL) {
+        goto unusual;
+    }
+    for (int k = 0; k < 3; k++) {
+        if (crowd_o[k] != Py_None) {
+            if ((crowd[k] = usual_hash(crowd_o[k], entity_len)) == NULL) {
+                goto unusual;
+            }
+            shape |= 1 << k;
+        }
+    }
+    char hex[17] = {0};
+    if (simhash_o != Py_None) {
+        if (!PyLong_CheckExact(simhash_o)) {
+            goto unusual;
+        }
+        unsigned long long simhash = PyLong_AsUnsignedLongLong(simhash_o);
+        if (simhash == (unsigned long long)-1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            goto unusual;
+        }
+        snprintf(hex, sizeof hex, "%016llx", simhash);
+        shape |= 8;
+    }
+    long long rating;
+    if (!PyFloat_CheckExact(submitted_at) || !small_int(rating_o, &rating)) {
+        goto unusual;
+    }
+    const double t_float = floor(PyFloat_AS_DOUBLE(submitted_at) * 1000.0);
+    if (!(t_float > -(double)LIMIT && t_float < (double)LIMIT)) {
+        goto unusual;
+    }
+    char t_text[32];
+    const Py_ssize_t t_len = snprintf(t_text, sizeof t_text, "%lld", (long long)t_float);
+    const char rating_char = (char)('0' + (rating < 1 ? 1 : rating > 5 ? 5 : rating));
+
+    PyObject *entry = PyTuple_GET_ITEM(args[0], shape);
+    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 4) {
+        PyErr_SetString(PyExc_TypeError, "a template is (literals, codes, argv_fixed, t_count)");
+        goto fail;
+    }
+    PyObject *literals = PyTuple_GET_ITEM(entry, 0), *codes_o = PyTuple_GET_ITEM(entry, 1);
+    const Py_ssize_t argv_fixed = PyLong_AsSsize_t(PyTuple_GET_ITEM(entry, 2));
+    const Py_ssize_t t_count = PyLong_AsSsize_t(PyTuple_GET_ITEM(entry, 3));
+    if (PyErr_Occurred()) {
+        goto fail;
+    }
+    if (!PyTuple_CheckExact(literals) || !PyBytes_CheckExact(codes_o)
+        || PyTuple_GET_SIZE(literals) != PyBytes_GET_SIZE(codes_o) + 1) {
+        PyErr_SetString(PyExc_TypeError, "a template's literals are one more than its fields");
+        goto fail;
+    }
+    const char *codes = PyBytes_AS_STRING(codes_o);
+    const Py_ssize_t n_fields = PyBytes_GET_SIZE(codes_o);
+    char argv_len[32];
+    const Py_ssize_t argv_len_len = snprintf(argv_len, sizeof argv_len, "%zd",
+                                             argv_fixed + t_count * t_len);
+    char bands[4][6];
+    for (int b = 0; b < 4; b++) { /* band b: its index, ':', the 4 hex digits of its 16 bits */
+        bands[b][0] = (char)('0' + b);
+        bands[b][1] = ':';
+        memcpy(bands[b] + 2, hex + 12 - 4 * b, 4);
+    }
+    /* each field: where its text is and how long it is */
+    const char *field_text[128];
+    Py_ssize_t field_len[128];
+    const char *second_text[128]; /* the member: account hash, then the SimHash in hex */
+    Py_ssize_t total = 0;
+    if (n_fields > 128) {
+        PyErr_SetString(PyExc_ValueError, "too many fields");
+        goto fail;
+    }
+    for (Py_ssize_t f = 0; f <= n_fields; f++) {
+        PyObject *literal = PyTuple_GET_ITEM(literals, f);
+        if (!PyBytes_CheckExact(literal)) {
+            PyErr_SetString(PyExc_TypeError, "a literal is bytes");
+            goto fail;
+        }
+        total += PyBytes_GET_SIZE(literal);
+        if (f == n_fields) {
+            break;
+        }
+        const char *text = NULL;
+        Py_ssize_t len = 0;
+        second_text[f] = NULL;
+        switch (codes[f]) {
+        case 'a': text = account, len = entity_len; break;
+        case 'p': text = product, len = entity_len; break;
+        case 'd': text = crowd[0], len = entity_len; break;
+        case 'i': text = crowd[1], len = entity_len; break;
+        case 'n': text = crowd[2], len = entity_len; break;
+        case 'r': text = review_h, len = review_len; break;
+        case '8': text = product, len = 8 < entity_len ? 8 : entity_len; break;
+        case 'g': text = &rating_char, len = 1; break;
+        case 't': text = t_text, len = t_len; break;
+        case 'L': text = argv_len, len = argv_len_len; break;
+        case 'm': text = account, len = entity_len, second_text[f] = hex; break;
+        case '0': case '1': case '2': case '3':
+            text = (shape & 8) ? bands[codes[f] - '0'] : NULL, len = 6; break;
+        default: break;
+        }
+        if (text == NULL) {
+            PyErr_Format(PyExc_ValueError, "a field the review has not: %c", codes[f]);
+            goto fail;
+        }
+        field_text[f] = text;
+        field_len[f] = len;
+        total += len + (second_text[f] ? 16 : 0);
+    }
+    result = PyBytes_FromStringAndSize(NULL, total);
+    if (result == NULL) {
+        goto fail;
+    }
+    char *out = PyBytes_AS_STRING(result);
+    for (Py_ssize_t f = 0; f <= n_fields; f++) {
+        PyObject *literal = PyTuple_GET_ITEM(literals, f);
+        memcpy(out, PyBytes_AS_STRING(literal), (size_t)PyBytes_GET_SIZE(literal));
+        out += PyBytes_GET_SIZE(literal);
+        if (f == n_fields) {
+            break;
+        }
+        memcpy(out, field_text[f], (size_t)field_len[f]);
+        out += field_len[f];
+        if (second_text[f]) {
+            memcpy(out, second_text[f], 16);
+            out += 16;
+        }
+    }
+    goto release;
+unusual:
+    result = Py_NewRef(Py_None);
+    goto release;
+fail:
+    result = NULL;
+release:
+    for (int k = 0; k < n_held; k++) {
+        Py_XDECREF(held[k]);
+    }
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS,
-     "configure(features_type, field_names, bands, max_distance) -> None"},
+     "configure(features_type, field_names, bands, max_distance, entity_len, review_len)"},
     {"features", (PyCFunction)(void (*)(void))features, METH_FASTCALL,
      "features(review, identity, replies, retention_s, wrapped) -> (Features, answer) | None"},
+    {"command", (PyCFunction)(void (*)(void))command, METH_FASTCALL,
+     "command(templates, review, identity) -> bytes | None: the review's batch EVALSHA"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -562,6 +764,8 @@ PyMODINIT_FUNC PyInit_featureedge(void) {
     INTERN(s_created_at, "created_at");
     INTERN(s_text, "text");
     INTERN(s_account_h, "account_h");
+    INTERN(s_review_h, "review_h");
+    INTERN(s_product_h, "product_h");
     INTERN(s_device_h, "device_h");
     INTERN(s_ip_h, "ip_h");
     INTERN(s_net_h, "net_h");

@@ -8,8 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.features.calls import decode_replies, plan_observe, reply_layout
-from service.features.store import batch_command, reference_batch_command
+from service.features.calls import NATIVE_EDGE, decode_replies, plan_observe, reply_layout
+from service.features.store import (
+    _native_templates,
+    batch_command,
+    batch_command_python,
+    reference_batch_command,
+)
 from service.scoring.identity import Identity, identify
 from service.scoring.review import Account, Device, Review
 
@@ -63,6 +68,11 @@ def test_batch_command_is_the_planned_one(review: Review, retention_s: int) -> N
     identity = identify(review, KEY)
     expected = reference_batch_command(SHA, review, identity, retention_s)
     assert batch_command(SHA, review, identity, retention_s) == expected
+    assert batch_command_python(SHA, review, identity, retention_s) == expected
+    if NATIVE_EDGE is not None and isinstance(review.submitted_at, float):
+        # the C code builds every command of an identity identify() made, from a float time
+        templates = _native_templates(SHA, retention_s)
+        assert NATIVE_EDGE.command(templates, review, identity) == expected
     plan = plan_observe(review, identity, retention_s)
     layout = reply_layout(identity)
     assert (layout.crowd_kinds, layout.band_count, layout.has_record) == (
@@ -105,8 +115,11 @@ def test_batch_command_of_any_identity_is_the_planned_one(
     except ValueError:  # a newline in an argument: refused either way
         with pytest.raises(ValueError, match="newline"):
             batch_command(SHA, review, identity, retention_s)
+        with pytest.raises(ValueError, match="newline"):
+            batch_command_python(SHA, review, identity, retention_s)
         return
     assert batch_command(SHA, review, identity, retention_s) == expected
+    assert batch_command_python(SHA, review, identity, retention_s) == expected
 
 
 def test_layout_decodes_like_the_plan() -> None:

@@ -180,12 +180,12 @@ def test_odd_reviews_are_left_to_python() -> None:
 
 def test_the_store_uses_the_c_code_where_built() -> None:
     if native.load("featureedge") is not None:
-        assert calls._NATIVE is not None
+        assert calls.NATIVE_EDGE is not None
 
 
 def test_configure_refuses_other_fields() -> None:
     module = edge()
     with pytest.raises(ValueError, match="field"):
-        module.configure(Features, ["x"] * 47, 4, 3)
+        module.configure(Features, ["x"] * 47, 4, 3, 16, 12)
     with pytest.raises(ValueError, match="fields"):
-        module.configure(Features, ["x"], 4, 3)
+        module.configure(Features, ["x"], 4, 3, 16, 12)
