@@ -323,16 +323,16 @@ def _rule_terms(f: Features, w: PriorWeights) -> list[Term]:
                 w.duplicate_text * (1 + math.log2(f.duplicate_accounts_7d)),
             )
         )
-    linked = [
-        name
-        for name, is_linked in (
-            ("account", f.linked_account),
-            ("device", f.linked_device),
-            ("IP network", f.linked_ip),
-        )
-        if is_linked
-    ]
-    if linked:
+    if f.linked_account or f.linked_device or f.linked_ip:  # rare: the list only then
+        linked = [
+            name
+            for name, is_linked in (
+                ("account", f.linked_account),
+                ("device", f.linked_device),
+                ("IP network", f.linked_ip),
+            )
+            if is_linked
+        ]
         terms.append(
             (
                 "LINKED_TO_CONFIRMED_FRAUD",
@@ -407,10 +407,66 @@ def behaviour_terms(f: Features, model: BehaviourModel) -> list[Reason]:
 
 
 def _behaviour_terms(f: Features, model: BehaviourModel) -> list[Term]:
-    return [
-        (*_describe_group(group, term, f), term)
-        for group, term in zip(model.groups, model.group_values(f), strict=True)
-    ]
+    """Each group's (code, message, term): _describe_group's wording, inlined for the groups the
+    shipped model has (this runs on every review); _describe_group for any other."""
+    terms: list[Term] = []
+    for group, term in zip(model.groups, model.group_values(f), strict=True):
+        if group == "ACCOUNT_HISTORY":
+            n = f.account_reviews_before
+            if term < 0:
+                terms.append(
+                    (
+                        "ACCOUNT_ESTABLISHED",
+                        f"account has {n} earlier review{'' if n == 1 else 's'}",
+                        term,
+                    )
+                )
+            elif f.is_first_review:
+                terms.append(("ACCOUNT_FIRST_REVIEW", "first review by this account", term))
+            else:
+                terms.append((*_describe_group(group, term, f), term))
+        elif group == "VELOCITY_ACCOUNT":
+            n = f.account_reviews_24h
+            terms.append(
+                (
+                    "VELOCITY_ACCOUNT" if term >= 0 else "ACCOUNT_PACE_ORDINARY",
+                    f"account posted {n} review{'' if n == 1 else 's'} in the last 24 h "
+                    f"({f.account_reviews_1h} in the last hour, {f.account_reviews_7d} in 7 days)",
+                    term,
+                )
+            )
+        elif group == "RATING":
+            mean = f.product_mean_rating_before
+            if mean is None:
+                where = "on a product with no earlier ratings"
+            else:
+                where = f"{f.rating_deviation:.1f} stars from the product's mean of {mean:.1f}"
+            terms.append(
+                (
+                    "RATING_DEVIATION" if term >= 0 else "RATING_TYPICAL",
+                    (
+                        "a 1- or 5-star rating, " + where
+                        if f.is_extreme_rating
+                        else "a 2- to 4-star rating, " + where
+                    ),
+                    term,
+                )
+            )
+        elif group == "PRODUCT_PATTERN":
+            n = f.product_reviews_before
+            terms.append(
+                (
+                    "PRODUCT_PATTERN",
+                    f"product has {n} earlier review{'' if n == 1 else 's'}, "
+                    f"{f.product_reviews_24h} in the last 24 h against a usual "
+                    f"{f.product_usual_per_24h:.1f} a day ({f.burst_extreme_share:.0%} of them "
+                    "1 or 5 stars)",
+                    term,
+                )
+            )
+        else:
+            terms.append((*_describe_group(group, term, f), term))
+    return terms
 
 
 def _describe_group(group: str, term: float, f: Features) -> tuple[str, str]:
