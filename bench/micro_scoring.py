@@ -84,8 +84,9 @@ def run(inputs: Path, root: Path, repeats: int, only: set[str] | None) -> None:
 
     from service.api.routes import to_review
     from service.api.schemas import ReviewIn
-    from service.features.calls import decode_replies, observed_features, plan_observe
-    from service.features.store import batch_command
+    from service.features import calls, store
+    from service.features.calls import decode_replies, plan_observe
+    from service.features.mux import pack
     from service.metrics import Metrics
     from service.moderation.models import Reason as QueueReason
     from service.moderation.models import ScoredReview, encode_scored
@@ -191,6 +192,34 @@ def run(inputs: Path, root: Path, repeats: int, only: set[str] | None) -> None:
             vocabulary=vocabulary,
         )
 
+    def planned_command(sha: str, review: Any, identity: Any, retention_s: int) -> bytes:
+        """An older checkout's (--root) batch command: planned, joined and packed."""
+        plan = plan_observe(review, identity, retention_s)
+        header: list[Any] = [len(plan.calls)]
+        all_keys: list[str] = []
+        all_args: list[Any] = []
+        for c in plan.calls:
+            header += [c.script, len(c.keys), len(c.args)]
+            all_keys += c.keys
+            all_args += c.args
+        argv = "\n".join(map(str, [*header, *all_args]))
+        return pack(("EVALSHA", sha, len(all_keys), *all_keys, argv))
+
+    def decoded_features(review: Any, identity: Any, plan: Any, replies: Any) -> Any:
+        """An older checkout's replies -> Features."""
+        raw, answer = decode_replies(plan, identity, replies)
+        return derive_features(review, identity, raw, RETENTION_S), answer
+
+    batch_command = getattr(store, "batch_command", planned_command)
+    edge_features = getattr(calls, "observed_features", None)
+    observed_features = (
+        decoded_features
+        if edge_features is None
+        else lambda review, identity, _, replies: edge_features(
+            review, identity, replies, RETENTION_S, False
+        )
+    )
+
     bench: dict[str, tuple[Callable[..., Any], list[Any]]] = {
         "identify": (lambda r: identify(r, KEY), reviews),
         "simhash_of": (simhash_of, texts),
@@ -208,13 +237,14 @@ def run(inputs: Path, root: Path, repeats: int, only: set[str] | None) -> None:
             lambda x: derive_features(*x, RETENTION_S),
             list(zip(reviews, ids, raws, strict=True)),
         ),
-        "batch_command": (  # identity -> the bytes of the review's EVALSHA
+        # identity -> the bytes of the review's EVALSHA (older checkouts: plan and pack)
+        "batch_command": (
             lambda x: batch_command("0" * 40, x[0], x[1], RETENTION_S),
             list(zip(reviews, ids, strict=True)),
         ),
         "replies_features": (  # replies -> Features (decode_replies + derive_features)
-            lambda x: observed_features(*x, RETENTION_S, False),
-            list(zip(reviews, ids, replies, strict=True)),
+            lambda x: observed_features(*x),
+            list(zip(reviews, ids, plans, replies, strict=True)),
         ),
         "describe_text": (describe_text, texts),
         "text_terms": (lambda c: text_terms(c[0].text, c[1], prior, weights), cases),
