@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 import time
 from array import array
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -32,9 +34,8 @@ from service.monitoring.profile import (
     CONTRIBUTION_NAMES,
     QUANTITIES,
     Histograms,
-    NativeFields,
     ReferenceProfile,
-    native_describer,
+    native_observer,
     python_fields,
 )
 from service.scorer import Scored
@@ -77,6 +78,16 @@ _GROUP_SLOTS = len(CONTRIBUTION_NAMES) + 1
 _NO_GROUP = len(CONTRIBUTION_NAMES)
 _NO_CONTRIBUTIONS = [0.0] * _GROUP_SLOTS
 _GROUP_SLOT = CONTRIBUTION_INDEX.get
+# monitortext.observe's flags: bit i for OPTIONAL_FIELDS[i] missing, then the violations.
+_VIOLATION_FLAGS = (
+    (1 << 9, ("text", "longer_than_reference")),
+    (1 << 10, ("text_score", "out_of_range")),
+    (1 << 11, ("rating", "unexpected_value")),
+)
+_INTEGRITY_FLAGS = (1 << 12) - 1
+_NOT_DESCRIBED = 1 << 12
+_FIELDS = struct.Struct("4d")
+_NAN = float("nan")
 
 
 def minute_key(t_s: float) -> str:
@@ -109,23 +120,37 @@ class LiveProfile:
         self._max_length = _max_text_length(reference)
         self._metrics = metrics
         self._pending: Counter[str] = Counter()
-        # The values since the last fold (what observations() gives, kept per quantity):
-        # (numbers in array("d") buffers: converted to doubles as appended, read by numpy as they
-        # are; the doubles np.array(list, float64) makes of the same values)
-        self._risk = array("d")
-        self._text_score = array("d")
+        # The values since the last fold (what observations() gives, kept per quantity), numbers
+        # as doubles in buffers numpy reads in place (the doubles np.array(list, float64) makes of
+        # the same values): bytearrays the C observe appends to, else array("d")s.
+        native = native_observer(self._vocabulary)
+        buffer: Callable[[], Any] = bytearray if native else partial(array, "d")
+        self._risk = buffer()
+        self._text_score = buffer()
         self._decisions: dict[str, int] = {}  # answers per decision value
-        # The contributions summed per group, _GROUP_SLOTS per answer.
-        self._contributions = array("d")
-        self._text_length = array("d")
-        # describe's fields after length, 4 per text, one after another (oov_share None or not)
-        self._text_fields: list[float | None] = []
+        self._contributions = buffer()  # summed per group, _GROUP_SLOTS per answer
+        self._text_length = buffer()
+        # describe's fields after length, 4 per text, one after another: doubles (NaN for no
+        # oov_share) from C, else a list of floats (None for no oov_share)
+        self._text_fields: Any = bytearray() if native else []
         self._unfolded = 0
-        native = native_describer(self._vocabulary)
-        self._native_describe: Callable[[str, object], NativeFields | None] | None = None
-        self._native_table: object = None
+        self._observe_c: Callable[..., int] | None = None
         if native is not None:
-            self._native_describe, self._native_table = native
+            self._observe_c = native[0]
+            # monitortext.observe's state: these objects, emptied in place at each fold
+            self._state_c = (
+                native[1],
+                self._risk,
+                self._text_score,
+                self._decisions,
+                CONTRIBUTION_INDEX,
+                _GROUP_SLOTS,
+                self._contributions,
+                self._text_length,
+                self._text_fields,
+                -1 if self._max_length is None else self._max_length,
+                metrics is not None,
+            )
         # Integrity events counted in plain ints the registry reads at scrape time (count_into);
         # a labelled child is made at its first event, as labels() made it. Where count_into
         # cannot (multiprocess mode, or a child another profile counts), each event increments
@@ -139,6 +164,36 @@ class LiveProfile:
         self._children: dict[object, PrometheusCounter] = {}
 
     def observe(self, scored: Scored) -> None:
+        if self._observe_c is None:
+            self._observe_python(scored)
+            return
+        flags = self._observe_c(scored, self._state_c)  # the values kept, the integrity flags
+        if flags < 0:  # a replay
+            return
+        if flags & _NOT_DESCRIBED:  # text C does not describe (not ASCII)
+            text = scored.review.text
+            assert text is not None
+            fields = python_fields(text, self._vocabulary)
+            self._text_fields += _FIELDS.pack(*fields[:3], _NAN if fields[3] is None else fields[3])
+        self._unfolded += 1
+        if self._unfolded >= FOLD_EVERY:
+            self._fold()
+        if self._metrics is None:
+            return
+        if self._checked_counted:
+            self._checked[""] += 1
+        else:
+            self._metrics.integrity_checked.inc()
+        if flags & _INTEGRITY_FLAGS:
+            for bit, name in enumerate(OPTIONAL_FIELDS):
+                if flags & (1 << bit):
+                    self._missing(name)
+            for flag, (name, constraint) in _VIOLATION_FLAGS:
+                if flags & flag:
+                    self._violation(name, constraint)
+
+    def _observe_python(self, scored: Scored) -> None:
+        """observe without C: the reference of monitortext.observe."""
         if scored.is_replay:
             return
         verdict, review = scored.verdict, scored.review
@@ -158,12 +213,7 @@ class LiveProfile:
         text = review.text
         if text:
             self._text_length.append(len(text))
-            fields = None
-            if self._native_describe is not None:
-                fields = self._native_describe(text, self._native_table)
-            self._text_fields.extend(
-                fields if fields is not None else python_fields(text, self._vocabulary)
-            )
+            self._text_fields.extend(python_fields(text, self._vocabulary))
         self._unfolded += 1
         if self._unfolded >= FOLD_EVERY:
             self._fold()
@@ -249,9 +299,14 @@ class LiveProfile:
         """Bins the values kept since the last fold into the pending counts."""
         # The arrays viewing the buffers live only in this call: the buffers can be emptied after.
         _count_bins(self._pending, self._decisions, self._kept())
-        for buffer in (self._risk, self._text_score, self._contributions, self._text_length):
-            del buffer[:]
-        self._text_fields.clear()
+        for kept in (
+            self._risk,
+            self._text_score,
+            self._contributions,
+            self._text_length,
+            self._text_fields,
+        ):
+            del kept[:]
         self._decisions.clear()
         self._unfolded = 0
 
@@ -265,8 +320,12 @@ class LiveProfile:
         by_group = np.frombuffer(self._contributions, dtype=np.float64).reshape(-1, _GROUP_SLOTS)
         for i, name in enumerate(CONTRIBUTION_NAMES):
             values[name] = by_group[:, i]
-        # None (no oov_share) becomes NaN here, which no oov_share is (1 - known / words).
-        fields = np.array(self._text_fields, dtype=np.float64).reshape(-1, 4)
+        # No oov_share is NaN (None becomes NaN here), as no oov_share is (1 - known / words).
+        kept_fields = self._text_fields
+        if isinstance(kept_fields, bytearray):
+            fields = np.frombuffer(kept_fields, dtype=np.float64).reshape(-1, 4)
+        else:
+            fields = np.array(kept_fields, dtype=np.float64).reshape(-1, 4)
         values["text_nonletter_share"] = fields[:, 0]
         values["text_exclamation_density"] = fields[:, 1]
         values["text_emoji_density"] = fields[:, 2]

@@ -171,14 +171,12 @@ def _native_fields(text: str, vocabulary: frozenset[str] | None) -> NativeFields
     return fields
 
 
-def native_describer(
-    vocabulary: frozenset[str] | None,
-) -> tuple[Callable[[str, object], NativeFields | None], object] | None:
-    """The C describe and the table to pass it for this vocabulary, resolved once (what
-    _native_fields does per text); None when _native_fields would never use C for it."""
+def native_observer(vocabulary: frozenset[str] | None) -> tuple[Callable[..., int], object] | None:
+    """The C core of LiveProfile.observe (monitortext.observe) and the vocabulary table to give
+    it, resolved once; None when _native_fields would not use C for this vocabulary."""
     if _NATIVE is None or (vocabulary is not None and type(vocabulary) is not frozenset):
         return None
-    return _NATIVE.describe, None if vocabulary is None else _native_table(vocabulary)
+    return _NATIVE.observe, None if vocabulary is None else _native_table(vocabulary)
 
 
 def python_fields(text: str, vocabulary: frozenset[str] | None) -> NativeFields:

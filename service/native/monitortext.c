@@ -22,6 +22,11 @@
  * Floats are double operations on integers below 2**53, in the order the Python code does them
  * (100 / max(1, n), then count * that; int / int true division): the same doubles, bit for bit.
  * Held to the Python code by tests/unit/test_native_monitortext.py.
+ *
+ * observe(scored, state) -> int: LiveProfile.observe's per-answer work (service/monitoring/live.py:
+ * the values kept as doubles in bytearrays, the decision counted, the integrity checks as flags),
+ * its Python code being the reference (tests/unit/test_metrics_counts.py holds both to the
+ * observe of before).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -460,34 +465,16 @@ static void count_blocks(const unsigned char *t, Py_ssize_t n, vocab_table *v, c
 #endif
 
 
-static PyObject *describe_with(PyObject *const *args, Py_ssize_t nargs, int scalar) {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "describe() takes (text, vocabulary or None)");
-        return NULL;
-    }
-    PyObject *text = args[0];
-    if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "describe() takes a str");
-        return NULL;
-    }
-    vocab_table *v = NULL;
-    if (args[1] != Py_None) {
-        if (!PyCapsule_IsValid(args[1], CAPSULE_NAME)) {
-            PyErr_SetString(PyExc_TypeError, "describe() takes a vocabulary() table or None");
-            return NULL;
-        }
-        v = PyCapsule_GetPointer(args[1], CAPSULE_NAME);
-        if (v == NULL) {
-            return NULL;
-        }
-    }
+/* describe's fields after length of an ASCII str: out[0..2], and out[3] = oov_share when
+ * *has_oov. 0 when the text is not ASCII (nothing set). */
+static int fields_of(PyObject *text, vocab_table *v, int scalar, double out[4], int *has_oov) {
 #if PY_VERSION_HEX < 0x030C0000
     if (PyUnicode_READY(text) < 0) {
-        return NULL;
+        return -1;
     }
 #endif
     if (!PyUnicode_IS_ASCII(text)) {
-        Py_RETURN_NONE;
+        return 0;
     }
     const unsigned char *t = PyUnicode_1BYTE_DATA(text);
     const Py_ssize_t n = PyUnicode_GET_LENGTH(text);
@@ -502,22 +489,352 @@ static PyObject *describe_with(PyObject *const *args, Py_ssize_t nargs, int scal
         (void)scalar;
         count_scalar(t, n, v, &k);
     }
-    const Py_ssize_t visible = k.visible, letters = k.letters, exclamations = k.exclamations;
-    const Py_ssize_t emoticons = k.emoticons, words = k.words, known = k.known;
-
     const double per_100 = 100.0 / (double)(n > 1 ? n : 1);
-    const double nonletter_share =
-        visible ? (double)(visible - letters) / (double)visible : 0.0;
-    PyObject *oov;
-    if (v != NULL && v->any && words) {
-        oov = PyFloat_FromDouble(1.0 - (double)known / (double)words);
-    } else {
-        oov = Py_NewRef(Py_None);
+    out[0] = k.visible ? (double)(k.visible - k.letters) / (double)k.visible : 0.0;
+    out[1] = (double)k.exclamations * per_100;
+    out[2] = (double)k.emoticons * per_100;
+    *has_oov = v != NULL && v->any && k.words;
+    out[3] = *has_oov ? 1.0 - (double)k.known / (double)k.words : 0.0;
+    return 1;
+}
+
+/* The table a describe() argument holds (NULL for None, with no error set); NULL with an error. */
+static int table_arg(PyObject *arg, vocab_table **v) {
+    *v = NULL;
+    if (arg == Py_None) {
+        return 0;
     }
+    if (!PyCapsule_IsValid(arg, CAPSULE_NAME)) {
+        PyErr_SetString(PyExc_TypeError, "describe() takes a vocabulary() table or None");
+        return -1;
+    }
+    *v = PyCapsule_GetPointer(arg, CAPSULE_NAME);
+    return *v == NULL ? -1 : 0;
+}
+
+static PyObject *describe_with(PyObject *const *args, Py_ssize_t nargs, int scalar) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "describe() takes (text, vocabulary or None)");
+        return NULL;
+    }
+    PyObject *text = args[0];
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "describe() takes a str");
+        return NULL;
+    }
+    vocab_table *v;
+    if (table_arg(args[1], &v) < 0) {
+        return NULL;
+    }
+    double f[4];
+    int has_oov;
+    const int done = fields_of(text, v, scalar, f, &has_oov);
+    if (done <= 0) {
+        return done < 0 ? NULL : Py_NewRef(Py_None);
+    }
+    PyObject *oov = has_oov ? PyFloat_FromDouble(f[3]) : Py_NewRef(Py_None);
     /* N: the tuple takes oov's reference (on failure too); a NULL oov makes this return NULL
      * with oov's exception set. */
-    return Py_BuildValue("(dddN)", nonletter_share, (double)exclamations * per_100,
-                         (double)emoticons * per_100, oov);
+    return Py_BuildValue("(dddN)", f[0], f[1], f[2], oov);
+}
+
+/* ---- LiveProfile.observe's per-answer work (service/monitoring/live.py) ---------------------- */
+
+/* The attribute names observe reads, interned at module init. */
+enum {
+    A_IS_REPLAY, A_VERDICT, A_REVIEW, A_TEXT_PROBABILITY, A_RISK_SCORE, A_DECISION, A_REASONS,
+    A_CODE, A_CONTRIBUTION, A_TEXT, A_RATING, A_ACCOUNT, A_DEVICE, A_CREATED_AT, A_USERNAME,
+    A_EMAIL, A_FINGERPRINT, A_IP, A_USER_AGENT, A_ACCEPT_LANGUAGE, A_TIMEZONE, N_ATTRS
+};
+static const char *const ATTR_NAMES[N_ATTRS] = {
+    "is_replay", "verdict", "review", "text_probability", "risk_score", "decision", "reasons",
+    "code", "contribution", "text", "rating", "account", "device", "created_at", "username",
+    "email", "fingerprint", "ip", "user_agent", "accept_language", "timezone",
+};
+static PyObject *ATTRS[N_ATTRS];
+static PyObject *ONE, *FIVE; /* the rating's bounds */
+
+#define MAX_SLOTS 64
+/* observe's flags: bits 0-8 the optional fields missing (in OPTIONAL_FIELDS order), then: */
+#define F_LONGER_THAN_REFERENCE (1L << 9)
+#define F_TEXT_SCORE_OUT_OF_RANGE (1L << 10)
+#define F_RATING_UNEXPECTED (1L << 11)
+#define F_TEXT_NOT_DESCRIBED (1L << 12) /* not ASCII: the fields are the caller's to add */
+
+/* Appends n doubles to a bytearray. */
+static int append_doubles(PyObject *buffer, const double *x, Py_ssize_t n) {
+    const Py_ssize_t size = PyByteArray_GET_SIZE(buffer);
+    if (PyByteArray_Resize(buffer, size + n * (Py_ssize_t)sizeof(double)) < 0) {
+        return -1;
+    }
+    memcpy(PyByteArray_AS_STRING(buffer) + size, x, (size_t)n * sizeof(double));
+    return 0;
+}
+
+/* Sets *out to `not getattr(obj, name)` (missing: None when none_only, else falsy); -1 on error. */
+static int is_missing(PyObject *obj, int name, int none_only, int *out) {
+    PyObject *value = PyObject_GetAttr(obj, ATTRS[name]);
+    if (value == NULL) {
+        return -1;
+    }
+    int missing;
+    if (none_only) {
+        missing = value == Py_None;
+    } else {
+        const int truth = PyObject_IsTrue(value);
+        missing = truth == 0;
+        if (truth < 0) {
+            Py_DECREF(value);
+            return -1;
+        }
+    }
+    Py_DECREF(value);
+    *out = missing;
+    return 0;
+}
+
+typedef struct {
+    PyObject *verdict, *review, *p, *decisions_value, *reasons, *text, *account, *device, *item;
+} observe_refs;
+
+static void release(observe_refs *r) {
+    Py_XDECREF(r->verdict);
+    Py_XDECREF(r->review);
+    Py_XDECREF(r->p);
+    Py_XDECREF(r->decisions_value);
+    Py_XDECREF(r->reasons);
+    Py_XDECREF(r->text);
+    Py_XDECREF(r->account);
+    Py_XDECREF(r->device);
+    Py_XDECREF(r->item);
+}
+
+/* observe(scored, state) -> int, state being the tuple
+ *   (table, risk, text_score, decisions, slot_of_code, n_slots, contributions, text_length,
+ *    text_fields, max_length, integrity)
+ * LiveProfile.observe's per-answer work, as its Python code does it: -1 for a replay (nothing
+ * kept); else the answer's values appended to the bytearrays as doubles (risk; text_score when
+ * not None; n_slots contribution sums, a reason adding to slot slot_of_code.get(code, n_slots - 1)
+ * in the reasons' order from 0.0; for a non-empty text its length and describe's four fields,
+ * NaN for no oov_share), decisions[decision] += 1, and when `integrity` the flags above
+ * (max_length: the longest text of the reference, or -1). */
+static PyObject *observe(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 2 || !PyTuple_Check(args[1]) || PyTuple_GET_SIZE(args[1]) != 11) {
+        PyErr_SetString(PyExc_TypeError, "observe() takes (scored, an 11-tuple state)");
+        return NULL;
+    }
+    PyObject *scored = args[0];
+    PyObject *const *state = &PyTuple_GET_ITEM(args[1], 0);
+    vocab_table *v;
+    if (table_arg(state[0], &v) < 0) {
+        return NULL;
+    }
+    PyObject *risk_buf = state[1], *score_buf = state[2], *decisions = state[3];
+    PyObject *slot_of_code = state[4], *contrib_buf = state[6], *length_buf = state[7];
+    PyObject *fields_buf = state[8];
+    const Py_ssize_t n_slots = PyLong_AsSsize_t(state[5]);
+    const Py_ssize_t max_length = PyLong_AsSsize_t(state[9]);
+    const int integrity = PyObject_IsTrue(state[10]);
+    if ((n_slots == -1 || max_length == -1 || integrity < 0) && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (n_slots < 1 || n_slots > MAX_SLOTS) {
+        PyErr_SetString(PyExc_ValueError, "observe() takes 1 to 64 slots");
+        return NULL;
+    }
+    if (!PyByteArray_Check(risk_buf) || !PyByteArray_Check(score_buf) ||
+        !PyByteArray_Check(contrib_buf) || !PyByteArray_Check(length_buf) ||
+        !PyByteArray_Check(fields_buf) || !PyDict_Check(decisions) || !PyDict_Check(slot_of_code)) {
+        PyErr_SetString(PyExc_TypeError, "observe() takes bytearrays and dicts");
+        return NULL;
+    }
+    PyObject *replay = PyObject_GetAttr(scored, ATTRS[A_IS_REPLAY]);
+    if (replay == NULL) {
+        return NULL;
+    }
+    const int is_replay = PyObject_IsTrue(replay);
+    Py_DECREF(replay);
+    if (is_replay != 0) {
+        return is_replay < 0 ? NULL : PyLong_FromLong(-1);
+    }
+    observe_refs r = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    long flags = 0;
+    if ((r.verdict = PyObject_GetAttr(scored, ATTRS[A_VERDICT])) == NULL ||
+        (r.review = PyObject_GetAttr(scored, ATTRS[A_REVIEW])) == NULL) {
+        goto error;
+    }
+    /* risk, then text_score */
+    r.item = PyObject_GetAttr(r.verdict, ATTRS[A_RISK_SCORE]);
+    if (r.item == NULL) {
+        goto error;
+    }
+    double x = PyFloat_AsDouble(r.item);
+    if ((x == -1.0 && PyErr_Occurred()) || append_doubles(risk_buf, &x, 1) < 0) {
+        goto error;
+    }
+    Py_CLEAR(r.item);
+    if ((r.p = PyObject_GetAttr(scored, ATTRS[A_TEXT_PROBABILITY])) == NULL) {
+        goto error;
+    }
+    double p = 0.0;
+    if (r.p != Py_None) {
+        p = PyFloat_AsDouble(r.p);
+        if ((p == -1.0 && PyErr_Occurred()) || append_doubles(score_buf, &p, 1) < 0) {
+            goto error;
+        }
+    }
+    /* decisions[decision] += 1 */
+    if ((r.item = PyObject_GetAttr(r.verdict, ATTRS[A_DECISION])) == NULL) {
+        goto error;
+    }
+    PyObject *seen = PyDict_GetItemWithError(decisions, r.item); /* borrowed */
+    if (seen == NULL && PyErr_Occurred()) {
+        goto error;
+    }
+    r.decisions_value = seen == NULL ? PyLong_FromLong(1) : PyNumber_Add(seen, ONE);
+    if (r.decisions_value == NULL || PyDict_SetItem(decisions, r.item, r.decisions_value) < 0) {
+        goto error;
+    }
+    Py_CLEAR(r.item);
+    /* the contributions summed per slot */
+    double sums[MAX_SLOTS];
+    for (Py_ssize_t i = 0; i < n_slots; i++) {
+        sums[i] = 0.0;
+    }
+    if ((r.reasons = PyObject_GetAttr(r.verdict, ATTRS[A_REASONS])) == NULL) {
+        goto error;
+    }
+    PyObject *reasons = PySequence_Fast(r.reasons, "reasons must be iterable");
+    if (reasons == NULL) {
+        goto error;
+    }
+    Py_SETREF(r.reasons, reasons);
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(reasons); i++) {
+        PyObject *reason = PySequence_Fast_GET_ITEM(reasons, i);
+        if ((r.item = PyObject_GetAttr(reason, ATTRS[A_CODE])) == NULL) {
+            goto error;
+        }
+        PyObject *slot = PyDict_GetItemWithError(slot_of_code, r.item); /* borrowed */
+        if (slot == NULL && PyErr_Occurred()) {
+            goto error;
+        }
+        Py_ssize_t j = n_slots - 1;
+        if (slot != NULL) {
+            j = PyLong_AsSsize_t(slot);
+            if (j == -1 && PyErr_Occurred()) {
+                goto error;
+            }
+            if (j < 0 || j >= n_slots) {
+                PyErr_SetString(PyExc_IndexError, "a contribution slot out of range");
+                goto error;
+            }
+        }
+        Py_CLEAR(r.item);
+        if ((r.item = PyObject_GetAttr(reason, ATTRS[A_CONTRIBUTION])) == NULL) {
+            goto error;
+        }
+        const double c = PyFloat_AsDouble(r.item);
+        if (c == -1.0 && PyErr_Occurred()) {
+            goto error;
+        }
+        Py_CLEAR(r.item);
+        sums[j] += c;
+    }
+    if (append_doubles(contrib_buf, sums, n_slots) < 0) {
+        goto error;
+    }
+    /* the text */
+    if ((r.text = PyObject_GetAttr(r.review, ATTRS[A_TEXT])) == NULL) {
+        goto error;
+    }
+    int has_text = 0;
+    if (r.text != Py_None) {
+        has_text = PyObject_IsTrue(r.text);
+        if (has_text < 0) {
+            goto error;
+        }
+    }
+    if (has_text) {
+        if (!PyUnicode_Check(r.text)) {
+            PyErr_SetString(PyExc_TypeError, "describe() takes a str");
+            goto error;
+        }
+        const double length = (double)PyUnicode_GET_LENGTH(r.text);
+        if (append_doubles(length_buf, &length, 1) < 0) {
+            goto error;
+        }
+        double f[4];
+        int has_oov;
+        const int done = fields_of(r.text, v, 0, f, &has_oov);
+        if (done < 0) {
+            goto error;
+        }
+        if (done == 0) {
+            flags |= F_TEXT_NOT_DESCRIBED;
+        } else {
+            if (!has_oov) {
+                f[3] = Py_NAN;
+            }
+            if (append_doubles(fields_buf, f, 4) < 0) {
+                goto error;
+            }
+        }
+    }
+    if (integrity) {
+        int missing;
+        if ((r.account = PyObject_GetAttr(r.review, ATTRS[A_ACCOUNT])) == NULL ||
+            (r.device = PyObject_GetAttr(r.review, ATTRS[A_DEVICE])) == NULL) {
+            goto error;
+        }
+        if (r.text == Py_None) {
+            flags |= 1L << 0;
+        }
+        static const struct {
+            int device;
+            int name;
+            int none_only;
+        } fields[] = {
+            {0, A_CREATED_AT, 1}, {0, A_USERNAME, 0},    {0, A_EMAIL, 0},
+            {1, A_FINGERPRINT, 0}, {1, A_IP, 0},         {1, A_USER_AGENT, 0},
+            {1, A_ACCEPT_LANGUAGE, 0}, {1, A_TIMEZONE, 0},
+        };
+        for (int i = 0; i < 8; i++) {
+            if (is_missing(fields[i].device ? r.device : r.account, fields[i].name,
+                           fields[i].none_only, &missing) < 0) {
+                goto error;
+            }
+            flags |= (long)missing << (i + 1);
+        }
+        if (max_length >= 0 && has_text && PyUnicode_GET_LENGTH(r.text) > max_length) {
+            flags |= F_LONGER_THAN_REFERENCE;
+        }
+        if (r.p != Py_None && !(0.0 <= p && p <= 1.0)) {
+            flags |= F_TEXT_SCORE_OUT_OF_RANGE;
+        }
+        if ((r.item = PyObject_GetAttr(r.review, ATTRS[A_RATING])) == NULL) {
+            goto error;
+        }
+        const int low = PyObject_RichCompareBool(ONE, r.item, Py_LE);
+        if (low < 0) {
+            goto error;
+        }
+        int in_range = low;
+        if (low) {
+            in_range = PyObject_RichCompareBool(r.item, FIVE, Py_LE);
+            if (in_range < 0) {
+                goto error;
+            }
+        }
+        if (!in_range) {
+            flags |= F_RATING_UNEXPECTED;
+        }
+    }
+    release(&r);
+    return PyLong_FromLong(flags);
+error:
+    release(&r);
+    return NULL;
 }
 
 static PyObject *describe(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -536,6 +853,9 @@ static PyMethodDef methods[] = {
     {"describe", (PyCFunction)(void (*)(void))describe, METH_FASTCALL,
      "describe(text: str, vocabulary: capsule | None) -> tuple | None: TextDescriptors' fields "
      "after length, for ASCII text (None for any other)."},
+    {"observe", (PyCFunction)(void (*)(void))observe, METH_FASTCALL,
+     "observe(scored, state) -> int: LiveProfile.observe's per-answer work (see "
+     "service/monitoring/live.py)."},
     {"describe_scalar", (PyCFunction)(void (*)(void))describe_scalar, METH_FASTCALL,
      "describe() one character at a time, as where SSE2 is not there (for tests)."},
     {NULL, NULL, 0, NULL},
@@ -551,6 +871,15 @@ PyMODINIT_FUNC PyInit_monitortext(void) {
         const int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
         const int space = (c >= 9 && c <= 13) || (c >= 28 && c <= 32);
         CLASS[c] = (unsigned char)(alpha ? LETTER : space ? SPACE : OTHER);
+    }
+    for (int i = 0; i < N_ATTRS; i++) {
+        if (ATTRS[i] == NULL && (ATTRS[i] = PyUnicode_InternFromString(ATTR_NAMES[i])) == NULL) {
+            return NULL;
+        }
+    }
+    if ((ONE == NULL && (ONE = PyLong_FromLong(1)) == NULL) ||
+        (FIVE == NULL && (FIVE = PyLong_FromLong(5)) == NULL)) {
+        return NULL;
     }
     return PyModule_Create(&module);
 }

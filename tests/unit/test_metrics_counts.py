@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 
 from service.metrics import LATENCY_BUCKETS_S, Metrics
-from service.monitoring import live
+from service.monitoring import live, profile
 from service.monitoring.live import LiveProfile
 from service.monitoring.metrics import MonitoringMetrics
 from service.monitoring.profile import DECISIONS, Histograms, ReferenceProfile
@@ -231,17 +231,20 @@ REFERENCE = ReferenceProfile(
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(SCORED, max_size=30), st.integers(0, 30), st.integers(1, 7))
+@given(st.lists(SCORED, max_size=30), st.integers(0, 30), st.integers(1, 7), st.booleans())
 def test_live_profile_exposition_as_before(
-    batch: list[Scored], scrape_at: int, fold_every: int
+    batch: list[Scored], scrape_at: int, fold_every: int, native: bool
 ) -> None:
     """Two profiles on one registry (the second cannot count its children in ints: it increments
-    them), scraped mid-way: the same /metrics and counts as the previous observe, per answer."""
+    them), scraped mid-way: the same /metrics and counts as the previous observe, per answer;
+    with the C observe (monitortext.observe, when built) and without."""
     old_registry, new_registry = CollectorRegistry(), CollectorRegistry()
     old_metrics = MonitoringMetrics.for_registry(old_registry)
     new_metrics = MonitoringMetrics.for_registry(new_registry)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(live, "FOLD_EVERY", fold_every)
+        if not native:
+            patch.setattr(profile, "_NATIVE", None)
         profiles = [LiveProfile(REFERENCE, new_metrics), LiveProfile(REFERENCE, new_metrics)]
         pending: list[CountOf[str]] = [CountOf(), CountOf()]
         for i, scored in enumerate(batch):
@@ -251,3 +254,11 @@ def test_live_profile_exposition_as_before(
             profiles[i % 2].observe(scored)
         assert [p.take() for p in profiles] == [dict(c) for c in pending]
     assert exposed(new_registry) == exposed(old_registry)
+
+
+def test_live_profile_takes_the_c_path_when_built() -> None:
+    built = profile._NATIVE is not None
+    assert (LiveProfile(REFERENCE)._observe_c is not None) == built
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(profile, "_NATIVE", None)
+        assert LiveProfile(REFERENCE)._observe_c is None
