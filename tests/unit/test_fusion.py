@@ -289,3 +289,15 @@ def test_a_product_flood_is_a_burst_and_a_busy_day_alone_is_not() -> None:
     }
     assert "PRODUCT_BURST" in flood_codes
     assert "PRODUCT_BURST" not in busy_codes
+
+
+def test_fast_built_reasons_and_assessments_are_the_dataclasses() -> None:
+    from service.scoring.fusion import Assessment, _assessment, _reason
+
+    r = _reason("TEXT_MODEL", "m", 1.5)
+    assert r == Reason("TEXT_MODEL", "m", 1.5) and hash(r) == hash(Reason("TEXT_MODEL", "m", 1.5))
+    assert repr(r) == repr(Reason("TEXT_MODEL", "m", 1.5))
+    a = _assessment(0.5, "high", "review", (r,), False)
+    assert a == Assessment(0.5, "high", "review", (r,), False)
+    with pytest.raises(AttributeError):
+        r.code = "X"  # type: ignore[misc]

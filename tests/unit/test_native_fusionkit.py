@@ -125,6 +125,7 @@ def _with(features: Features, **changes: object) -> Features:
 
 
 def test_integer_weights_or_edges_beyond_doubles_keep_the_python_path() -> None:
+    native()
     assert model_of([1.5], [1, 2], 1, 0)._native is None  # int - int is an int
     assert model_of([2**60], [1.0, 2.0], 0.5, 0.0)._native is None
     assert model_of([3], [1.0, 2.0], 0.5, 0.0)._native is not None  # an int a double holds

@@ -1,8 +1,10 @@
 """Text signals: the same counts on ASCII and non-ASCII text, whichever path computes them."""
 
+import dataclasses
+
 import pytest
 
-from service.scoring.text_signals import describe_text
+from service.scoring.text_signals import describe_counts, describe_text
 
 
 def test_counts_a_shouting_review() -> None:
@@ -33,3 +35,20 @@ def test_repetition_is_measured_on_content_words() -> None:
 def test_empty_text() -> None:
     s = describe_text("")
     assert s.n_words == 0 and s.uppercase_share == 0.0 and s.distinct_share == 1.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "AMAZING product!!! Best EVER!! Buy it :) don't wait",
+        "ÉNORME café, très BON et pas cher du tout. À recommander 😀",
+        "great great great great kettle, great price, great",
+        "",
+        "!!",
+    ],
+)
+def test_describe_counts_are_describe_texts_fields(text: str) -> None:
+    s = describe_text(text)
+    fields = dataclasses.astuple(s)
+    assert fields[0] == len(text)
+    assert describe_counts(text) == fields[1:]
