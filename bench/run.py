@@ -103,7 +103,10 @@ class Config:
             sustain_degraded_share=_env_float("BENCH_SUSTAIN_DEGRADED_SHARE", 0.001),
             # Connections of the fixed-rate runs: enough to keep the schedule through a stall.
             connections=_env_int("BENCH_CONNECTIONS", 64),
-            saturation_connections=_env_int("BENCH_SAT_CONNECTIONS", 8 * workers),
+            # The closed loop bounds the sustained-rate search from above, so it must keep the
+            # workers busy: an app that waits on Redis is latency-bound with few connections
+            # (8 kept the full path at ~76% CPU, its rate a bound on latency, not throughput).
+            saturation_connections=_env_int("BENCH_SAT_CONNECTIONS", 64 * workers),
             wrk_threads=_env_int("BENCH_WRK_THREADS", 1),
             # Two cores: the service on one, the load generator and Redis on the other.
             server_cpus=os.environ.get("BENCH_SERVER_CPUS", "0" if cpus > 1 else ""),
