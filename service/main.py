@@ -239,6 +239,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics=ModerationMetrics.for_registry(metrics.registry),
         )
         breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s)
+        # Read at each scrape: 1 while calls to Redis are stopped (open, before its probe).
+        metrics.breaker_open.set_function(lambda: float(breaker.state == "open"))
         config = fusion_config(settings)
         monitor, trail = (
             build_monitor(settings, redis, monitoring_metrics, classifier.version, breaker, mux)

@@ -65,6 +65,7 @@ def test_frozen_redis_degrades_within_budget_and_recovers(
     finally:
         os.kill(own_redis.proc.pid, signal.SIGCONT)
     wait_until_not_degraded(client, "thawed")
+    assert "reviewguard_redis_circuit_open 0.0" in client.get("/metrics").text
 
 
 def test_killed_redis_degrades_and_a_restarted_one_is_used_again(
@@ -81,6 +82,20 @@ def test_killed_redis_degrades_and_a_restarted_one_is_used_again(
         assert elapsed < GENEROUS_S
     own_redis.start()  # same port, empty: the scripts must be loaded again
     wait_until_not_degraded(client, "back")
+
+
+def test_the_circuit_gauge_is_1_while_calls_to_redis_are_stopped(
+    make_client: ClientFactory, own_redis: RedisServer
+) -> None:
+    client = make_client(
+        own_redis.url, redis_budget_ms=BUDGET_MS, breaker_failures=2, breaker_reset_s=60
+    )
+    assert timed_score(client, "before")[0]["degraded"] is False
+    assert "reviewguard_redis_circuit_open 0.0" in client.get("/metrics").text
+    own_redis.stop()
+    for i in range(3):
+        assert timed_score(client, f"dead-{i}")[0]["degraded"] is True
+    assert "reviewguard_redis_circuit_open 1.0" in client.get("/metrics").text
 
 
 def test_unreachable_redis_at_startup_still_serves(make_client: ClientFactory) -> None:
