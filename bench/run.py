@@ -536,9 +536,25 @@ def sustains(cfg: Config, p: Phase) -> bool:
     )
 
 
+def breaker_open(app: App) -> bool:
+    """The app's Redis circuit breaker stops calls (`reviewguard_redis_circuit_open`, one
+    worker's answer)."""
+    try:
+        with urllib.request.urlopen(f"{app.url}/metrics", timeout=2) as response:
+            text = response.read().decode()
+    except OSError:
+        return False
+    for line in text.splitlines():
+        if line.startswith("reviewguard_redis_circuit_open "):
+            return float(line.split()[1]) != 0.0
+    return False
+
+
 def settle(app: App, idle_percent: float = 5.0, timeout_s: float = 30.0) -> float:
-    """Wait until the workers are idle: an overloaded phase leaves queued requests and background
-    writes behind, which must not be charged to the next phase. Returns the seconds waited."""
+    """Wait until the workers are idle and Redis calls are not paused: an overloaded phase
+    leaves queued requests and background writes behind, and may leave the circuit breaker
+    open (degraded answers for up to `breaker_reset_s`), none of which must be charged to the
+    next phase. Returns the seconds waited."""
     start = time.monotonic()
     last = sum(proc_cpu_rss(pid)[0] for pid in app.workers)
     quiet = 0
@@ -549,6 +565,8 @@ def settle(app: App, idle_percent: float = 5.0, timeout_s: float = 30.0) -> floa
         last = now
         if quiet >= 3:
             break
+    while time.monotonic() - start < timeout_s and breaker_open(app):
+        time.sleep(0.25)
     return time.monotonic() - start
 
 
