@@ -249,7 +249,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         # A single Redis: the writes after each answer are posted to the pipelined connection.
         poster = (
-            PostedWrites(mux, hmac_key, settings.retention_days * 86400, queue, FailureLog())
+            PostedWrites(mux, store, queue, FailureLog())
             if mux is not None and not settings.redis_cluster
             else None
         )

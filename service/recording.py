@@ -1,11 +1,11 @@
 """The writes made after answering, posted to the scorer's pipelined connection without waiting.
 
-Per scored review with features: the answer cache (field ``a`` of the review's record hash, what
-``FeatureStore.store_answer`` writes, so that a retry of the same review gets the same answer) and
-the moderation record (``ModerationQueue.post``). They go into the connection's buffer before
-the answer leaves, with no task, future or await per review; their replies are read as they
-come and only failures are reported. Without a pipelined connection (Redis Cluster, or
-``redis_pipelined`` off) the scorer awaits the same writes in a task instead.
+Per scored review with features: the answer cache (``FeatureStore.answer_commands``, so that a
+retry of the same review gets the same answer) and the moderation record
+(``ModerationQueue.post``). They go into the connection's buffer before the answer leaves, with
+no task, future or await per review; their replies are read as they come and only failures are
+reported. Without a pipelined connection (Redis Cluster, or ``redis_pipelined`` off) the scorer
+awaits the same writes in a task instead.
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ from collections.abc import Callable
 
 from prometheus_client import Counter
 
-from service.features import keys
 from service.features.mux import Posted, RedisMux, pack
+from service.features.store import FeatureStore
 from service.moderation.models import ScoredReview
 from service.moderation.queue import ModerationQueue
 from service.scorer import Scored
 from service.scoring.features import features_as_dict
-from service.scoring.identity import REVIEW_HASH_HEX, keyed_hash
 
 log = logging.getLogger("reviewguard.recording")
 
@@ -72,26 +71,20 @@ class PostedWrites:
     def __init__(
         self,
         mux: RedisMux,
-        hmac_key: bytes,
-        retention_s: int,
+        store: FeatureStore,
         queue: ModerationQueue,
         on_error: Callable[[Exception], object] | None = None,
     ) -> None:
         self._mux = mux
-        self._hmac_key = hmac_key
-        self._retention_s = retention_s
+        self._store = store
         self._queue = queue
         self._on_error = on_error or FailureLog()
         self._slot = Posted(self._on_error)
 
     def __call__(self, scored: Scored) -> None:
         verdict = scored.verdict
-        record = keys.review_record(
-            keyed_hash(self._hmac_key, "r", verdict.review_id, REVIEW_HASH_HEX)
-        )
-        post, slot = self._mux.post, self._slot
-        post(pack(("HSET", record, "a", verdict.body)), slot)
-        post(pack(("EXPIRE", record, self._retention_s)), slot)
+        for command in self._store.answer_commands(verdict.review_id, verdict.body):
+            self._mux.post(pack(command), self._slot)
         if not self._queue.post(scored_review(scored), self._on_error):
             raise RuntimeError("the moderation queue has no pipelined connection")
 

@@ -25,7 +25,7 @@ from service.features.calls import (
     parse_entity_record,
     plan_observe,
 )
-from service.features.mux import RedisMux, pack
+from service.features.mux import Arg, RedisMux, pack
 from service.scoring.features import WEEK_S, Features, to_ms
 from service.scoring.identity import (
     ENTITY_HASH_HEX,
@@ -38,7 +38,7 @@ from service.scoring.review import Review
 from service.scoring.text_fingerprint import BAND_BITS, BANDS, SIMHASH_BITS
 
 SCRIPT_DIR = Path(__file__).resolve().parent
-SCRIPT_NAMES = ("account", "product", "crowd", "band", "review", "answer")
+SCRIPT_NAMES = ("account", "product", "crowd", "band", "review")
 DEFAULT_RETENTION_S = 30 * 86400
 # What a failing or slow Redis (or Cluster) raises through redis-py.
 REDIS_FAILURES = (RedisError, RedisClusterException, OSError, TimeoutError)
@@ -449,12 +449,24 @@ class FeatureStore:
     def _record_key(self, review_id: str) -> str:
         return keys.review_record(keyed_hash(self._hmac_key, "r", review_id, REVIEW_HASH_HEX))
 
+    def answer_commands(self, review_id: str, payload: bytes) -> tuple[tuple[Arg, ...], ...]:
+        """The answer cache's writes: ``payload`` as field ``a`` of the review's record (the
+        ``review`` script returns it to a retry), kept for the retention period."""
+        key = self._record_key(review_id)
+        return (("HSET", key, "a", payload), ("EXPIRE", key, self._retention_s))
+
     async def store_answer(self, review_id: str, payload: bytes) -> None:
-        """Cache the answer given for ``review_id`` for the retention period."""
+        """Cache the answer given for ``review_id`` (``answer_commands``), waiting for Redis."""
+        commands = self.answer_commands(review_id, payload)
         try:
-            await self._run(
-                [("answer", (self._record_key(review_id),), (payload, self._retention_s))]
-            )
+            if self._mux is not None:
+                for command in commands:
+                    await self._mux.send(pack(command))
+                return
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for command in commands:
+                    pipe.execute_command(*command)
+                await pipe.execute()
         except REDIS_FAILURES as exc:
             raise FeaturesUnavailable(type(exc).__name__) from exc
 

@@ -91,7 +91,7 @@ async def test_posted_writes_store_what_the_awaited_ones_store(
         async def record(scored: Scored, queue: ModerationQueue = queue) -> None:
             await queue.record(scored_review(scored))
 
-        poster = PostedWrites(mux, HMAC_KEY, RETENTION_S, queue) if posted else None
+        poster = PostedWrites(mux, store, queue) if posted else None
         scorer = FraudScorer(
             store,
             classifier,
