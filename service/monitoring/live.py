@@ -175,15 +175,8 @@ class LiveProfile:
             assert text is not None
             fields = python_fields(text, self._vocabulary)
             self._text_fields += _FIELDS.pack(*fields[:3], _NAN if fields[3] is None else fields[3])
-        self._unfolded += 1
-        if self._unfolded >= FOLD_EVERY:
-            self._fold()
-        if self._metrics is None:
+        if not self._answered():
             return
-        if self._checked_counted:
-            self._checked[""] += 1
-        else:
-            self._metrics.integrity_checked.inc()
         if flags & _INTEGRITY_FLAGS:
             for bit, name in enumerate(OPTIONAL_FIELDS):
                 if flags & (1 << bit):
@@ -191,6 +184,20 @@ class LiveProfile:
             for flag, (name, constraint) in _VIOLATION_FLAGS:
                 if flags & flag:
                     self._violation(name, constraint)
+
+    def _answered(self) -> bool:
+        """One more answer observed: fold when due, count it as integrity-checked; False when
+        there are no metrics to check integrity into."""
+        self._unfolded += 1
+        if self._unfolded >= FOLD_EVERY:
+            self._fold()
+        if self._metrics is None:
+            return False
+        if self._checked_counted:
+            self._checked[""] += 1
+        else:
+            self._metrics.integrity_checked.inc()
+        return True
 
     def _observe_python(self, scored: Scored) -> None:
         """observe without C: the reference of monitortext.observe."""
@@ -214,16 +221,9 @@ class LiveProfile:
         if text:
             self._text_length.append(len(text))
             self._text_fields.extend(python_fields(text, self._vocabulary))
-        self._unfolded += 1
-        if self._unfolded >= FOLD_EVERY:
-            self._fold()
-        if self._metrics is None:
+        if not self._answered():
             return
         # Data integrity.
-        if self._checked_counted:
-            self._checked[""] += 1
-        else:
-            self._metrics.integrity_checked.inc()
         account, device = review.account, review.device
         if (
             text is None
