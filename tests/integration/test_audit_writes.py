@@ -25,27 +25,18 @@ from service.monitoring.audit import (
 from service.scorer import Scored, Verdict
 from service.scoring.fusion import Reason
 from service.scoring.review import Account, Review
-from tests.unit.factories import VERDICTS
+from tests.unit.factories import VERDICTS, answer_fields
 
 RETENTION_S = 3600
 
 
 def audit_entry(scored: Scored, config_version: str, recorded_at_s: float) -> dict[str, Any]:
-    """The entry as a plain dict, field by field: the definition entry_payload must match."""
-    verdict = scored.verdict
+    """The entry as a plain dict: the answer, field by field, with when and under which
+    configuration it was given; the definition entry_payload must match."""
     return {
-        "review_id": verdict.review_id,
+        **answer_fields(scored.verdict),
         "recorded_at": round(recorded_at_s, 3),
-        "model_version": verdict.model_version,
         "config_version": config_version,
-        "risk_score": verdict.risk_score,
-        "risk_level": verdict.risk_level,
-        "decision": verdict.decision,
-        "degraded": verdict.degraded,
-        "reasons": [
-            {"code": r.code, "message": r.message, "contribution": r.contribution}
-            for r in verdict.reasons
-        ],
     }
 
 

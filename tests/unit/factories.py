@@ -80,3 +80,19 @@ VERDICTS = st.builds(
     model_version=st.text(max_size=20),
     degraded=st.booleans(),
 )
+
+
+def answer_fields(verdict: Verdict) -> dict[str, Any]:
+    """The answer field by field, as the HTTP contract lists it."""
+    return {
+        "review_id": verdict.review_id,
+        "risk_score": verdict.risk_score,
+        "risk_level": verdict.risk_level,
+        "decision": verdict.decision,
+        "reasons": [
+            {"code": r.code, "message": r.message, "contribution": r.contribution}
+            for r in verdict.reasons
+        ],
+        "model_version": verdict.model_version,
+        "degraded": verdict.degraded,
+    }
