@@ -579,7 +579,12 @@ def measure_app(cfg: Config, app: App, bodies: Path, workdir: Path) -> dict[str,
 
     run("warmup", 0, cfg.saturation_connections, duration_s=3)
     saturation, _ = run("saturation", 0, cfg.saturation_connections)
-    closed_rate = saturation.stats["rate_per_s"]
+    # Degraded answers are not throughput: when the closed loop pushes Redis past its budget,
+    # the breaker answers without it, cheaply, and would inflate the rate the search starts
+    # from (run 20261127-232219: 3,303 of ~8,900 answers degraded). Count only the full ones.
+    requests = saturation.stats["requests"]
+    full_share = 1 - saturation.stats["degraded"] / requests if requests else 1.0
+    closed_rate = saturation.stats["rate_per_s"] * full_share
     tried = []
     best: Phase | None = None
     # Bisection on the fraction of the closed-loop rate: 0.9 first, then halfway towards the
