@@ -32,7 +32,7 @@ from service.monitoring.live import LiveProfile, LiveStore, Monitor
 from service.monitoring.logs import RequestIdMiddleware, configure_logging
 from service.monitoring.metrics import MonitoringMetrics
 from service.monitoring.profile import ReferenceProfile
-from service.recording import FailureLog, PostedWrites, scored_review
+from service.recording import PostedWrites, scored_review
 from service.scorer import FraudScorer, Scored
 from service.scoring.behaviour import BehaviourModel
 from service.scoring.fusion import FusionConfig, PriorWeights
@@ -249,7 +249,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         # A single Redis: the writes after each answer are posted to the pipelined connection.
         poster = (
-            PostedWrites(mux, store, queue, FailureLog())
+            PostedWrites(mux, store, queue)
             if mux is not None and not settings.redis_cluster
             else None
         )

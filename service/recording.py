@@ -14,8 +14,6 @@ import logging
 import time
 from collections.abc import Callable
 
-from prometheus_client import Counter
-
 from service.features.mux import Posted, RedisMux, pack
 from service.features.store import FeatureStore
 from service.moderation.models import ScoredReview
@@ -43,20 +41,15 @@ def scored_review(scored: Scored) -> ScoredReview:
 
 
 class FailureLog:
-    """Counts failed writes and logs them by type, at most once a second (a lost connection
-    fails every command that waited on it at once)."""
+    """Logs failed writes by type, at most once a second with how many failed since (a lost
+    connection fails every command that waited on it at once)."""
 
-    def __init__(
-        self, failures: Counter | None = None, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._failures = failures
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._last_s = float("-inf")
         self._unlogged = 0
 
     def __call__(self, exc: Exception) -> None:
-        if self._failures is not None:
-            self._failures.inc()
         self._unlogged += 1
         now = self._clock()
         if now - self._last_s >= 1.0:

@@ -39,13 +39,13 @@ class Verdict:
     model_version: str
     degraded: bool
     body: bytes = field(default=b"", compare=False, repr=False)
-    """The answer as JSON, built once (from ``to_dict`` unless given): the response body and
-    the answer cache's value."""
+    """The answer as JSON, built once from the fields unless given (a replay passes the cached
+    bytes): the response body, the answer cache's value and the audit entry's base."""
 
     def __post_init__(self) -> None:
         if not self.body:
             # The reasons as they are: orjson writes a dataclass as the object of its fields,
-            # {"code", "message", "contribution"}, the very bytes of to_dict's form (tested).
+            # {"code", "message", "contribution"}: the answer's field-by-field form (tested).
             answer = {
                 "review_id": self.review_id,
                 "risk_score": self.risk_score,
