@@ -2,20 +2,24 @@
 -- KEYS: events zset (review hash -> t), accounts zset (account hash -> last seen t), flag.
 -- ARGV: t_ms, review_h, account_h, retention_ms, ttl_s, long_window_ms, cap (newest entries
 -- kept per set: a carrier-grade NAT cannot grow one key without bound; counts saturate).
-local function s(x) return string.format('%.0f', x) end
-local t = tonumber(ARGV[1])
-local retention, ttl, long = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local cap = tonumber(ARGV[7])
+-- Numbers reach Redis as strings made once (formatting one costs more than a command).
+local ts = ARGV[1]
+local t = tonumber(ts)
 local ev, acc = KEYS[1], KEYS[2]
-if redis.call('ZADD', ev, 'NX', s(t), ARGV[2]) == 1 then
-  redis.call('ZADD', acc, 'GT', s(t), ARGV[3])
-  redis.call('ZREMRANGEBYSCORE', ev, '-inf', s(t - retention))
-  redis.call('ZREMRANGEBYSCORE', acc, '-inf', s(t - retention))
-  redis.call('ZREMRANGEBYRANK', ev, 0, -(cap + 1))
-  redis.call('ZREMRANGEBYRANK', acc, 0, -(cap + 1))
-  redis.call('EXPIRE', ev, ttl)
-  redis.call('EXPIRE', acc, ttl)
+if redis.call('ZADD', ev, 'NX', ts, ARGV[2]) == 1 then
+  local old = string.format('%d', t - tonumber(ARGV[4]))
+  local cut = string.format('%d', -(tonumber(ARGV[7]) + 1))
+  redis.call('ZADD', acc, 'GT', ts, ARGV[3])
+  redis.call('ZREMRANGEBYSCORE', ev, '-inf', old)
+  redis.call('ZREMRANGEBYSCORE', acc, '-inf', old)
+  redis.call('ZREMRANGEBYRANK', ev, '0', cut)
+  redis.call('ZREMRANGEBYRANK', acc, '0', cut)
+  redis.call('EXPIRE', ev, ARGV[5])
+  redis.call('EXPIRE', acc, ARGV[5])
 end
-local function count(key, w) return redis.call('ZCOUNT', key, '(' .. s(t - w), s(t)) end
-return {count(ev, 3600000), count(ev, 86400000), count(acc, 3600000), count(acc, 86400000),
-        count(acc, long), redis.call('EXISTS', KEYS[3])}
+local hour = string.format('(%d', t - 3600000)
+local day = string.format('(%d', t - 86400000)
+return {redis.call('ZCOUNT', ev, hour, ts), redis.call('ZCOUNT', ev, day, ts),
+        redis.call('ZCOUNT', acc, hour, ts), redis.call('ZCOUNT', acc, day, ts),
+        redis.call('ZCOUNT', acc, string.format('(%d', t - tonumber(ARGV[6])), ts),
+        redis.call('EXISTS', KEYS[3])}

@@ -79,8 +79,13 @@ def batch_source(sources: dict[str, str]) -> str:
     table = ", ".join(f"{name} = f_{name}" for name in sources)
     return f"""{functions}
 local scripts = {{{table}}}
-local argv, m = {{}}, 0
-for line in string.gmatch(ARGV[1] .. "\\n", "(.-)\\n") do m = m + 1; argv[m] = line end
+local s, argv, m, at = ARGV[1], {{}}, 0, 1
+while true do
+  local nl = string.find(s, "\\n", at, true)
+  m = m + 1
+  if not nl then argv[m] = string.sub(s, at); break end
+  argv[m] = string.sub(s, at, nl - 1); at = nl + 1
+end
 local n = tonumber(argv[1])
 local ki, ai, out = 1, 2 + 3 * n, {{}}
 for c = 0, n - 1 do

@@ -381,3 +381,36 @@ async def test_on_a_cluster_one_round_trip_per_node(redis_cluster_url: str) -> N
         for node in nodes:
             await node.aclose()
         await conn.aclose()
+
+
+async def test_product_histogram_at_the_window_edges_matches_memory(redis_url: str) -> None:
+    """The product script skips counts its first entry rules out (none, later than t, inside the
+    hour or the day): at the windows' exact edges, with entries later than t (a late backlog) and
+    review hashes sent again, its replies are memory's, reply for reply."""
+    from service.features import keys
+    from service.features.store import SCRIPT_DIR
+
+    conn = redis_asyncio.Redis.from_url(redis_url)
+    await conn.flushall()
+    sha = await conn.script_load((SCRIPT_DIR / "product.lua").read_text())
+    memory = MemoryFeatureState(HMAC_KEY)
+    retention_ms, hour, day = 3 * 86_400_000, 3_600_000, 86_400_000
+    t0 = 1_780_000_000_000
+    offsets = [0, hour, hour - 1, hour + 1, day, day - 1, day + 1, retention_ms,
+               retention_ms - 1, retention_ms + 1, 5, 2 * day]  # fmt: skip
+    rng = random.Random(11)
+    product_keys = tuple(keys.product_ratings("p" * 32))
+    sent: list[str] = []
+    try:
+        for i in range(400):
+            late = rng.choice([0, 0, day, 4 * day])
+            t = t0 + rng.choice(offsets) * rng.choice([1, 1, 2, 3]) + late
+            review_h = rng.choice(sent) if sent and rng.random() < 0.1 else f"{i:012x}"
+            sent.append(review_h)
+            call = calls.ScriptCall(
+                "product", product_keys, (t, review_h, rng.randint(1, 5), retention_ms, 86400)
+            )
+            online = await conn.evalsha(sha, len(call.keys), *call.keys, *call.args)
+            assert [int(x) for x in online] == memory._product(call), (i, t)
+    finally:
+        await conn.aclose()
