@@ -68,7 +68,7 @@ async def capture(bodies: Path, out: Path) -> None:
         review = to_review(ReviewIn.model_validate(json.loads(body)), at)
         identity = identify(review, KEY)
         plan = plan_observe(review, identity, RETENTION_S)
-        replies = await store._run([(c.script, c.keys, c.args) for c in plan.calls])
+        replies = await store._run(plan)
         probability = classifier.predict(review.text) if review.text else None
         items.append((body, at, replies, probability, classifier.train_prior))
     await redis.flushdb()

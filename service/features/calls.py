@@ -66,6 +66,42 @@ class Plan:
     crowd_kinds: tuple[str, ...]
     band_count: int
     has_record: bool
+    values: tuple[str | int, ...] = ()
+    """The review's own values, in ``REVIEW_VALUES`` order (what the batch script is sent)."""
+
+
+# The one definition of every script's arguments, by name: ``plan_observe`` fills them in, and
+# the batch script (store.batch_source) rebuilds them in Lua from the review's own values and
+# the constants, so that a review sends each value once.
+ARGUMENTS: dict[str, tuple[str, ...]] = {
+    "account": ("t_ms", "account_member", "product8", "retention_ms", "account_cap", "ttl_s"),
+    "product": ("t_ms", "review_h", "rating", "retention_ms", "ttl_s"),
+    "crowd": ("t_ms", "review_h", "account_h", "retention_ms", "ttl_s", "long_ms", "crowd_cap"),
+    "band": ("t_ms", "band_member", "window_ms", "window_s", "band_cap", "band_limit"),
+    "review": ("entity_record", "ttl_s"),
+}
+KEY_COUNTS = {"account": 2, "product": 5, "crowd": 3, "band": 1, "review": 1}
+REVIEW_VALUES = ("t_ms", "review_h", "account_h", "product8", "rating", "band_member",
+                 "entity_record")  # fmt: skip
+"""A review's own values ("band_member" is "" when its text has no SimHash)."""
+JOINED = {"account_member": ("review_h", "product8", "rating")}
+"""Values that are others joined: the account's entry is review hash .. product8 .. rating."""
+
+
+def constants(retention_s: int) -> dict[str, int]:
+    """The arguments every review shares, for a retention period (caps read at call time)."""
+    window_s = min(WEEK_S, retention_s)
+    return {
+        "retention_ms": retention_s * 1000,
+        "ttl_s": retention_s,
+        "long_ms": min(LONG_WINDOW_S, retention_s) * 1000,
+        "window_ms": window_s * 1000,
+        "window_s": window_s,
+        "account_cap": ACCOUNT_CAP,
+        "crowd_cap": CROWD_CAP,
+        "band_cap": BAND_CAP,
+        "band_limit": BAND_LIMIT,
+    }
 
 
 def entity_record(identity: Identity) -> str:
@@ -76,51 +112,53 @@ def entity_record(identity: Identity) -> str:
 
 
 def plan_observe(review: Review, identity: Identity, retention_s: int) -> Plan:
-    t_ms = to_ms(review.submitted_at)
-    retention_ms = retention_s * 1000
-    ttl_s = retention_s
     review_h, account_h = identity.review_h, identity.account_h
-    product8 = product_hash_short(identity.product_h)
-    rating = min(5, max(1, review.rating))
+    own: dict[str, str | int] = {
+        "t_ms": to_ms(review.submitted_at),
+        "review_h": review_h,
+        "account_h": account_h,
+        "product8": product_hash_short(identity.product_h),
+        "rating": min(5, max(1, review.rating)),
+        "band_member": (
+            "" if identity.simhash is None else account_h + simhash_hex(identity.simhash)
+        ),
+        "entity_record": entity_record(identity),
+    }
+    values: dict[str, str | int] = {**constants(retention_s), **own}
+    for name, parts in JOINED.items():
+        values[name] = "".join(str(values[part]) for part in parts)
+
+    def args(script: str) -> tuple[str | int, ...]:
+        return tuple(values[name] for name in ARGUMENTS[script])
+
     calls = [
         ScriptCall(
             "account",
             (keys.account_events(account_h), keys.account_flag(account_h)),
-            (t_ms, f"{review_h}{product8}{rating}", product8, retention_ms, ACCOUNT_CAP, ttl_s),
+            args("account"),
         ),
-        ScriptCall(
-            "product",
-            tuple(keys.product_ratings(identity.product_h)),
-            (t_ms, review_h, rating, retention_ms, ttl_s),
-        ),
+        ScriptCall("product", tuple(keys.product_ratings(identity.product_h)), args("product")),
     ]
     kinds: list[str] = []
-    # The crowds' arguments are the same for each crowd, as are the bands': one tuple each.
-    crowd_args: tuple[str | int, ...] = ()
+    crowd_args = args("crowd")  # the same for each crowd, as the bands' are for each band
     for kind, entity_h in (
         (keys.DEVICE, identity.device_h),
         (keys.IP, identity.ip_h),
         (keys.NET, identity.net_h),
     ):
-        if entity_h is None:
-            continue
-        if not crowd_args:
-            long_ms = min(LONG_WINDOW_S, retention_s) * 1000
-            crowd_args = (t_ms, review_h, account_h, retention_ms, ttl_s, long_ms, CROWD_CAP)
-        kinds.append(kind)
-        calls.append(ScriptCall("crowd", keys.crowd_keys(kind, entity_h), crowd_args))
+        if entity_h is not None:
+            kinds.append(kind)
+            calls.append(ScriptCall("crowd", keys.crowd_keys(kind, entity_h), crowd_args))
     bands: tuple[str, ...] = ()
     if identity.simhash is not None:
         bands = bands_of(identity.simhash)
-        window_s = min(WEEK_S, retention_s)
-        member = account_h + simhash_hex(identity.simhash)
-        band_args = (t_ms, member, window_s * 1000, window_s, BAND_CAP, BAND_LIMIT)
+        band_args = args("band")
         for band in bands:
             calls.append(ScriptCall("band", (keys.text_band(band),), band_args))
-    calls.append(
-        ScriptCall("review", (keys.review_record(review_h),), (entity_record(identity), ttl_s))
+    calls.append(ScriptCall("review", (keys.review_record(review_h),), args("review")))
+    return Plan(
+        tuple(calls), tuple(kinds), len(bands), True, tuple(own[name] for name in REVIEW_VALUES)
     )
-    return Plan(tuple(calls), tuple(kinds), len(bands), True)
 
 
 _LAYOUTS: dict[tuple[bool, bool, bool, bool], Plan] = {}

@@ -15,18 +15,19 @@ from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 from service.features import keys
 from service.features.calls import (
-    ACCOUNT_CAP,
-    BAND_CAP,
-    BAND_LIMIT,
-    CROWD_CAP,
-    LONG_WINDOW_S,
+    ARGUMENTS,
+    JOINED,
+    KEY_COUNTS,
     NATIVE_EDGE,
+    REVIEW_VALUES,
+    Plan,
+    constants,
     observed_features,
     parse_entity_record,
     plan_observe,
 )
 from service.features.mux import Arg, RedisMux, pack
-from service.scoring.features import WEEK_S, Features, to_ms
+from service.scoring.features import Features, to_ms
 from service.scoring.identity import (
     ENTITY_HASH_HEX,
     REVIEW_HASH_HEX,
@@ -54,62 +55,77 @@ class Observation:
     cached_answer: bytes | None
 
 
-def _load_sources() -> dict[str, str]:
+def _load_sources(retention_s: int) -> dict[str, str]:
     sources = {name: (SCRIPT_DIR / f"{name}.lua").read_text() for name in SCRIPT_NAMES}
-    sources[BATCH] = batch_source(sources)
+    sources[BATCH] = batch_source(sources, retention_s)
     return sources
 
 
 BATCH = "batch"
+# The batch's calls in order (plan_observe's): each script once, or as many times as a line of
+# the argument says (the review's crowds: device, IP, network; its SimHash's bands).
+_BATCH_ORDER = (("account", ""), ("product", ""), ("crowd", "crowds"), ("band", "bands"),
+                ("review", ""))  # fmt: skip
 
 
-def batch_source(sources: dict[str, str]) -> str:
+def batch_source(sources: dict[str, str], retention_s: int) -> str:
     """One script that runs a review's calls in one EVALSHA, for a single Redis (not a Cluster:
     its keys span hash tags). Each script becomes a function of its own KEYS and ARGV, unchanged.
 
-    ARGV[1]: one string, lines joined by "\\n": n, then n triples (script, key count, arg
-    count), then every call's args in order (hashes and integers: no arg holds a newline, which
-    `_run_batch` checks). One argument instead of ~90 spares the client packing each one.
-    KEYS: every call's keys in order. Each reply comes wrapped in a one-element array, so a nil
-    reply stays in its place.
+    ARGV[1]: one string, lines joined by "\\n": the review's crowd count and band count, then
+    its own values (``REVIEW_VALUES``: hashes and integers, no newline, which ``batch_argv``
+    checks). Each script's arguments (``ARGUMENTS``) are rebuilt from those and the constants
+    (``constants(retention_s)``, written into the script): a review sends each value once, and
+    Redis makes 9 strings of it, not ~90. KEYS: every call's keys in order. Each reply comes
+    wrapped in a one-element array, so a nil reply stays in its place.
     """
     functions = "\n".join(
-        f"local function f_{name}(KEYS, ARGV)\n{source}\nend" for name, source in sources.items()
+        f"local function f_{name}(KEYS, ARGV)\n{source}\nend"
+        for name, source in sources.items()
+        if name in ARGUMENTS
     )
-    table = ", ".join(f"{name} = f_{name}" for name in sources)
-    return f"""{functions}
-local scripts = {{{table}}}
-local s, argv, m, at = ARGV[1], {{}}, 0, 1
-while true do
-  local nl = string.find(s, "\\n", at, true)
-  m = m + 1
-  if not nl then argv[m] = string.sub(s, at); break end
-  argv[m] = string.sub(s, at, nl - 1); at = nl + 1
-end
-local n = tonumber(argv[1])
-local ki, ai, out = 1, 2 + 3 * n, {{}}
-for c = 0, n - 1 do
-  local nk, na = tonumber(argv[3 + 3 * c]), tonumber(argv[4 + 3 * c])
-  local k, a = {{}}, {{}}
-  for j = 1, nk do k[j] = KEYS[ki]; ki = ki + 1 end
-  for j = 1, na do a[j] = argv[ai]; ai = ai + 1 end
-  out[c + 1] = {{scripts[argv[2 + 3 * c]](k, a)}}
-end
-return out
-"""
+    own = ", ".join(REVIEW_VALUES)
+    own_lines = ", ".join(f"v[{3 + i}]" for i in range(len(REVIEW_VALUES)))
+    shared = constants(retention_s)
+    lines = [
+        functions,
+        "local s, v, m, at = ARGV[1], {}, 0, 1",
+        "while true do",
+        '  local nl = string.find(s, "\\n", at, true)',
+        "  m = m + 1",
+        "  if not nl then v[m] = string.sub(s, at); break end",
+        "  v[m] = string.sub(s, at, nl - 1); at = nl + 1",
+        "end",
+        "local crowds, bands = tonumber(v[1]), tonumber(v[2])",
+        f"local {own} = {own_lines}",
+        *(f"local {name} = {' .. '.join(parts)}" for name, parts in JOINED.items()),
+        *(f"local {name} = '{value:d}'" for name, value in shared.items()),
+        "local out, ki = {}, 1",
+        "local function run(f, nk, a)",
+        "  local k = {}",
+        "  for j = 1, nk do k[j] = KEYS[ki]; ki = ki + 1 end",
+        "  out[#out + 1] = {f(k, a)}",
+        "end",
+    ]
+    for name, times in _BATCH_ORDER:
+        args = "{" + ", ".join(ARGUMENTS[name]) + "}"
+        if times:  # one table of arguments for every repeat (the scripts only read theirs)
+            lines.append(f"local {name}_args = {args}")
+            lines.append(
+                f"for _ = 1, {times} do run(f_{name}, {KEY_COUNTS[name]}, {name}_args) end"
+            )
+        else:
+            lines.append(f"run(f_{name}, {KEY_COUNTS[name]}, {args})")
+    lines.append("return out")
+    return "\n".join(lines) + "\n"
 
 
-def batch_argv(calls: Sequence[tuple[str, Sequence[str], Sequence[Any]]]) -> tuple[list[str], str]:
-    """The keys and the one argument of the batch script running ``calls`` (``batch_source``)."""
-    header: list[Any] = [len(calls)]
-    all_keys: list[str] = []
-    all_args: list[Any] = []
-    for script, call_keys, args in calls:
-        header += [script, len(call_keys), len(args)]
-        all_keys += call_keys
-        all_args += args
-    argv = "\n".join(map(str, [*header, *all_args]))
-    if argv.count("\n") != len(header) + len(all_args) - 1:
+def batch_argv(plan: Plan) -> tuple[list[str], str]:
+    """The keys and the one argument of the batch script running ``plan`` (``batch_source``)."""
+    all_keys = [key for call in plan.calls for key in call.keys]
+    lines = [len(plan.crowd_kinds), plan.band_count, *plan.values]
+    argv = "\n".join(map(str, lines))
+    if argv.count("\n") != len(lines) - 1:
         raise ValueError("a script argument holds a newline: it cannot travel in the batch")
     return all_keys, argv
 
@@ -118,9 +134,8 @@ def reference_batch_command(
     sha: str, review: Review, identity: Identity, retention_s: int
 ) -> bytes:
     """The packed EVALSHA of the batch script (sha ``sha``) that records ``review`` and reads its
-    state: ``plan_observe``'s calls, as ``_run_batch`` sends them through the mux."""
-    plan = plan_observe(review, identity, retention_s)
-    all_keys, argv = batch_argv([(c.script, c.keys, c.args) for c in plan.calls])
+    state: ``plan_observe``'s calls, as ``_run_batch`` sends them."""
+    all_keys, argv = batch_argv(plan_observe(review, identity, retention_s))
     return pack(("EVALSHA", sha, len(all_keys), *all_keys, argv))
 
 
@@ -146,13 +161,10 @@ _FIELD_LENGTHS = {
 _CROWD_CODES = ((keys.DEVICE, "d"), (keys.IP, "i"), (keys.NET, "n"))
 
 
-def _marked_batch(
-    sha: str, retention_s: int, shape: tuple[bool, bool, bool, bool]
-) -> tuple[str, int, int]:
+def _marked_batch(sha: str, shape: tuple[bool, bool, bool, bool]) -> tuple[str, int, int]:
     """The packed batch EVALSHA of one shape of review (which of device, IP and network it has,
     and whether its text has a SimHash), each variable part marked (``_FIELD_LENGTHS``); also
-    the length of the script's argument less the digits of its t_ms values, and how many t_ms
-    values it holds.
+    the length of the script's argument less the digits of its t_ms, and how many t_ms it holds.
 
     ``plan_observe``'s calls as ``batch_argv`` joins them, written out once per shape, for the
     usual lengths of the hashes (``ENTITY_HASH_HEX``, ``REVIEW_HASH_HEX``) and a one-digit
@@ -161,9 +173,9 @@ def _marked_batch(
     - keys: account_h twice; product_h 5 times; each crowd's entity hash 3 times; the bands;
       review_h;
     - the argument's length;
-    - the argument: t_ms, review_h, product8, rating, product8 (account); t_ms, review_h, rating
-      (product); t_ms, review_h, account_h (each crowd); t_ms, member (each band); account_h,
-      then each crowd's entity hash (the entity record).
+    - the argument (after the crowd and band counts, literal): t_ms, review_h, account_h,
+      product8, rating, the band member (account_h + SimHash, if any), then account_h and each
+      crowd's entity hash (the entity record).
     """
     crowds = [(kind, code) for (kind, code), present in zip(_CROWD_CODES, shape, strict=False)
               if present]  # fmt: skip
@@ -183,21 +195,18 @@ def _marked_batch(
         add_keys(lambda h: (keys.text_band(h),), str(band))
     add_keys(lambda h: (keys.review_record(h),), "r")
     key_count = len(key_parts)
-    retention_ms, ttl_s = str(retention_s * 1000), str(retention_s)
-    long_ms = str(min(LONG_WINDOW_S, retention_s) * 1000)
-    window_ms, window_s = str(min(WEEK_S, retention_s) * 1000), str(min(WEEK_S, retention_s))
-    t, r, a = "\x00t", "\x00r", "\x00a"
-    header = [3 + len(crowds) + bands, "account", 2, 6, "product", 5, 5]
-    header += ["crowd", 3, 7] * len(crowds) + ["band", 1, 6] * bands + ["review", 1, 2]
-    lines = [str(x) for x in header]  # the argument's lines
-    lines += [t, r + "\x008\x00g", "\x008", retention_ms, str(ACCOUNT_CAP), ttl_s]
-    lines += [t, r, "\x00g", retention_ms, ttl_s]
-    for _ in crowds:
-        lines += [t, r, a, retention_ms, ttl_s, long_ms, str(CROWD_CAP)]
-    lines += [t, "\x00m", window_ms, window_s, str(BAND_CAP), str(BAND_LIMIT)] * bands
-    record = [a] + ["\x00" + code if present else "" for (_, code), present in zip(
+    record = ["\x00a"] + ["\x00" + code if present else "" for (_, code), present in zip(
         _CROWD_CODES, shape, strict=False)]  # fmt: skip
-    lines += ["|".join(record), ttl_s]
+    marks = {
+        "t_ms": "\x00t",
+        "review_h": "\x00r",
+        "account_h": "\x00a",
+        "product8": "\x008",
+        "rating": "\x00g",
+        "band_member": "\x00m" if shape[3] else "",
+        "entity_record": "|".join(record),
+    }
+    lines = [str(len(crowds)), str(bands), *(marks[name] for name in REVIEW_VALUES)]
     argv = "\n".join(lines)
     codes = [part[0] for part in argv.split("\x00")[1:]]
     argv_len = len(argv) - 2 * len(codes) + sum(_FIELD_LENGTHS[code] for code in codes)
@@ -208,12 +217,10 @@ def _marked_batch(
     return marked, argv_len, codes.count("t")
 
 
-def _batch_template(
-    sha: str, retention_s: int, shape: tuple[bool, bool, bool, bool]
-) -> tuple[str, int, int, int]:
+def _batch_template(sha: str, shape: tuple[bool, bool, bool, bool]) -> tuple[str, int, int, int]:
     """``_marked_batch`` as a %-template ("%d" the argument's length, "%s" the other fields),
     its argument's length less its t_ms digits, how many t_ms, how many newlines in all."""
-    marked, argv_len, t_count = _marked_batch(sha, retention_s, shape)
+    marked, argv_len, t_count = _marked_batch(sha, shape)
     template = marked.replace("%", "%%").replace("\x00L", "%d")
     for code in _FIELD_LENGTHS:
         template = template.replace("\x00" + code, "%s")
@@ -229,7 +236,7 @@ def _native_templates(sha: str, retention_s: int) -> tuple[Any, ...] | None:
     entries = []
     for index in range(16):
         shape = (bool(index & 1), bool(index & 2), bool(index & 4), bool(index & 8))
-        marked, argv_len, t_count = _marked_batch(sha, retention_s, shape)
+        marked, argv_len, t_count = _marked_batch(sha, shape)
         if not marked.isascii():
             return None
         parts = marked.encode().split(b"\x00")
@@ -279,24 +286,21 @@ def batch_command_python(sha: str, review: Review, identity: Identity, retention
     )
     found = _BATCH_TEMPLATES.get((sha, retention_s, shape))
     if found is None:
-        found = _BATCH_TEMPLATES[sha, retention_s, shape] = _batch_template(sha, retention_s, shape)
+        found = _BATCH_TEMPLATES[sha, retention_s, shape] = _batch_template(sha, shape)
     template, argv_len, t_count, newlines = found
     t = str(to_ms(review.submitted_at))
-    product8 = product_h[:8]
-    crowds = [t, review_h, account_h] * len(hashes)
     if simhash is None:
-        text: list[str] = []
+        member: list[str] = []
         band_keys: tuple[str, ...] = ()
     else:
         hex16 = f"{simhash:016x}"
-        text = [t, account_h + hex16] * BANDS
+        member = [account_h + hex16]
         band_keys = (f"0:{hex16[12:]}", f"1:{hex16[8:12]}", f"2:{hex16[4:8]}", f"3:{hex16[:4]}")
     command = template % (
         account_h, account_h, product_h, product_h, product_h, product_h, product_h,
         *[h for h in hashes for _ in "xyz"], *band_keys, review_h,
         argv_len + t_count * len(t),
-        t, review_h, product8, rating, product8, t, review_h, rating,
-        *crowds, *text, account_h, *hashes,
+        t, review_h, account_h, product_h[:8], rating, *member, account_h, *hashes,
     )  # fmt: skip
     if command.count("\n") != newlines or not command.isascii():
         # a newline in an argument (refused) or a hash that is not ASCII: the plain way
@@ -330,7 +334,7 @@ class FeatureStore:
         self._mux = None if self._is_cluster else mux
         self._hmac_key = hmac_key
         self._retention_s = retention_s
-        self._sources = _load_sources()
+        self._sources = _load_sources(retention_s)
         self._shas = {
             name: hashlib.sha1(source.encode()).hexdigest()
             for name, source in self._sources.items()
@@ -348,21 +352,14 @@ class FeatureStore:
             for source in self._sources.values():
                 await self._redis.script_load(source)
 
-    async def _run(
-        self,
-        calls: list[tuple[str, tuple[str, ...], tuple[Any, ...]]],
-        deadline: float | None = None,
-    ) -> list[Any]:
-        """The calls' replies; past ``deadline`` (event-loop time), ``TimeoutError``."""
+    async def _run(self, plan: Plan, deadline: float | None = None) -> list[Any]:
+        """The replies of the plan's calls; past ``deadline`` (event-loop time), TimeoutError."""
         if self._mux is None and deadline is not None:
             async with asyncio.timeout_at(deadline):
-                return await self._run(calls)
-        if len(calls) == 1:
-            script, call_keys, args = calls[0]
-            return [await self._evalsha(script, call_keys, args, deadline)]
+                return await self._run(plan)
         if not self._is_cluster:
-            return await self._run_batch(calls, deadline)
-        return await self._run_pipeline(calls)
+            return await self._run_batch(plan, deadline)
+        return await self._run_pipeline([(c.script, c.keys, c.args) for c in plan.calls])
 
     async def _evalsha(
         self,
@@ -390,13 +387,9 @@ class FeatureStore:
             await self.load_scripts()
             return await self._mux.send(packed, deadline)
 
-    async def _run_batch(
-        self,
-        calls: list[tuple[str, tuple[str, ...], tuple[Any, ...]]],
-        deadline: float | None = None,
-    ) -> list[Any]:
+    async def _run_batch(self, plan: Plan, deadline: float | None = None) -> list[Any]:
         """A single Redis: the whole plan as one script call (one command to build and parse)."""
-        all_keys, argv = batch_argv(calls)
+        all_keys, argv = batch_argv(plan)
         replies = await self._evalsha(BATCH, all_keys, [argv], deadline)
         return [reply[0] if reply else None for reply in replies]
 
@@ -439,8 +432,7 @@ class FeatureStore:
                 wrapped = True  # each reply in a one-element list (see batch_source)
             else:
                 plan = plan_observe(review, identity, self._retention_s)
-                calls = [(c.script, c.keys, c.args) for c in plan.calls]
-                replies = await self._run(calls, deadline)
+                replies = await self._run(plan, deadline)
                 wrapped = False
         except TimeoutError:
             if deadline is None:  # a socket timeout of redis-py's own

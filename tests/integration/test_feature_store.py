@@ -414,3 +414,45 @@ async def test_product_histogram_at_the_window_edges_matches_memory(redis_url: s
             assert [int(x) for x in online] == memory._product(call), (i, t)
     finally:
         await conn.aclose()
+
+
+async def test_the_batch_leaves_what_the_scripts_one_by_one_leave(redis_url: str) -> None:
+    """The batch script rebuilds each script's arguments from the review's own values and its
+    constants: its replies, and every key, value and TTL it leaves, are those of the plan's calls
+    sent one by one (as on a Cluster), on two databases."""
+    from service.features.calls import plan_observe
+    from service.scoring.identity import identify
+
+    base = redis_url.rsplit("/", 1)[0] if redis_url.count("/") > 2 else redis_url
+    conns = [redis_asyncio.Redis.from_url(f"{base}/{db}") for db in (7, 8)]
+    retention_s = 3 * 86400
+    try:
+        for conn in conns:
+            await conn.flushdb()
+        batched, one_by_one = (FeatureStore(c, HMAC_KEY, retention_s=retention_s) for c in conns)
+        for review in make_sequence(seed=5, n=120):
+            plan = plan_observe(review, identify(review, HMAC_KEY), retention_s)
+            calls = [(c.script, c.keys, c.args) for c in plan.calls]
+            assert await batched._run_batch(plan) == await one_by_one._run_pipeline(calls)
+
+        async def state(conn: redis_asyncio.Redis) -> dict[bytes, Any]:
+            found: dict[bytes, Any] = {}
+            for key in sorted(await conn.keys("*")):
+                kind = await conn.type(key)
+                value: Any = (
+                    await conn.zrange(key, 0, -1, withscores=True)
+                    if kind == b"zset"
+                    else await conn.hgetall(key)
+                    if kind == b"hash"
+                    else await conn.get(key)
+                )
+                found[key] = (kind, value, await conn.ttl(key))
+            return found
+
+        left, right = await state(conns[0]), await state(conns[1])
+        assert len(left) > 100
+        assert {k: v[:2] for k, v in left.items()} == {k: v[:2] for k, v in right.items()}
+        assert all(v[2] > 0 and abs(v[2] - right[k][2]) <= 2 for k, v in left.items())
+    finally:
+        for conn in conns:
+            await conn.aclose()
