@@ -126,9 +126,8 @@ async def run(bodies: list[bytes], n: int, warmup: int) -> dict[str, Any]:
         lap("review")
         identity = identify(review, key)
         plan = plan_observe(review, identity, retention_s)
-        calls = [(c.script, c.keys, c.args) for c in plan.calls]
         lap("plan")
-        replies = await runner(calls)
+        replies = await runner(plan)
         lap("redis")
         raw_state, _ = decode_replies(plan, identity, replies)
         features = derive_features(review, identity, raw_state, retention_s)
@@ -159,7 +158,7 @@ async def run(bodies: list[bytes], n: int, warmup: int) -> dict[str, Any]:
         await record(Scored(review, verdict, features, is_replay=False))
         lap("record")
         if i >= warmup:
-            evalsha_calls += len(calls)
+            evalsha_calls += len(plan.calls)
             for stage, ns in lap.laps.items():
                 times[stage].append(ns)
             times["total"].append(sum(ns for st, ns in lap.laps.items() if st in STAGES))
