@@ -32,6 +32,7 @@ from service.features.calls import (
     BAND_LIMIT,
     CROWD_CAP,
     LONG_WINDOW_S,
+    REVIEW_VALUES,
     Plan,
     ScriptCall,
     decode_replies,
@@ -1140,9 +1141,14 @@ def old_plan_observe(review: Review, identity: Identity, retention_s: int) -> Pl
     st.sampled_from([3600, 86400, 7 * 86400, 30 * 86400, 60 * 86400]),
 )
 def test_plan_observe_as_before(review: Review, identity: Identity, retention_s: int) -> None:
-    assert plan_observe(review, identity, retention_s) == old_plan_observe(
-        review, identity, retention_s
-    )
+    plan = plan_observe(review, identity, retention_s)
+    # The calls as before; the plan also carries the review's own values now (the batch's
+    # argument), which are the calls' own arguments, each once.
+    assert dataclasses.replace(plan, values=()) == old_plan_observe(review, identity, retention_s)
+    own = dict(zip(REVIEW_VALUES, plan.values, strict=True))
+    assert plan.calls[0].args[0] == own["t_ms"] and plan.calls[-1].args[0] == own["entity_record"]
+    assert plan.calls[1].args[:3] == (own["t_ms"], own["review_h"], own["rating"])
+    assert all(c.args[1] == own["band_member"] for c in plan.calls if c.script == "band")
 
 
 @given(st.sampled_from([keys.DEVICE, keys.IP, keys.NET]), ANY_TEXT)
