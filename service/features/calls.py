@@ -50,6 +50,15 @@ BAND_LIMIT = 128
 LONG_WINDOW_S = 30 * DAY_S
 
 
+def trims(review_h: str) -> bool:
+    """Whether recording this review also trims the sets it writes to (entries past the
+    retention or window, then all but the newest cap): on 1 review in 16, those whose hash ends
+    in "0" (the scripts test the same digit). Every read is bounded to the retention or window,
+    so in time order no read sees the difference; sets may hold a few entries past their cap
+    between trims (counts saturate at about the cap)."""
+    return review_h[-1:] == "0"
+
+
 @dataclass(frozen=True, slots=True)
 class ScriptCall:
     script: str
@@ -77,7 +86,7 @@ ARGUMENTS: dict[str, tuple[str, ...]] = {
     "account": ("t_ms", "account_member", "product8", "retention_ms", "account_cap", "ttl_s"),
     "product": ("t_ms", "review_h", "rating", "retention_ms", "ttl_s"),
     "crowd": ("t_ms", "review_h", "account_h", "retention_ms", "ttl_s", "long_ms", "crowd_cap"),
-    "band": ("t_ms", "band_member", "window_ms", "window_s", "band_cap", "band_limit"),
+    "band": ("t_ms", "band_member", "window_ms", "window_s", "band_cap", "band_limit", "review_h"),
     "review": ("entity_record", "ttl_s"),
 }
 KEY_COUNTS = {"account": 2, "product": 5, "crowd": 3, "band": 1, "review": 1}

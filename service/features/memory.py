@@ -6,7 +6,13 @@ import bisect
 from collections.abc import Callable
 from typing import Any
 
-from service.features.calls import ScriptCall, decode_replies, parse_entity_record, plan_observe
+from service.features.calls import (
+    ScriptCall,
+    decode_replies,
+    parse_entity_record,
+    plan_observe,
+    trims,
+)
 from service.features.keys import DEVICE, IP, NET, account_flag, crowd_flag, review_record
 from service.scoring.features import Features, derive_features
 from service.scoring.identity import REVIEW_HASH_HEX, identify, keyed_hash
@@ -49,8 +55,9 @@ class SortedSet:
         """ZCOUNT (lo, hi]."""
         return max(0, self._lo(hi_incl) - self._lo(lo_excl))
 
-    def range_le(self, hi_incl: float) -> list[str]:
-        return [member for _, member in self.entries[: self._lo(hi_incl)]]
+    def range_between(self, lo_excl: float, hi_incl: float) -> list[str]:
+        """ZRANGEBYSCORE (lo hi."""
+        return [member for _, member in self.entries[self._lo(lo_excl) : self._lo(hi_incl)]]
 
     def remove_le(self, score: float) -> None:
         """ZREMRANGEBYSCORE -inf score."""
@@ -72,9 +79,6 @@ class SortedSet:
         start, stop = self._lo(lo_excl), self._lo(hi_incl)
         picked = self.entries[start:stop][::-1][:limit]
         return [member for _, member in picked]
-
-    def first_score(self) -> int | None:
-        return self.entries[0][0] if self.entries else None
 
     def first_after(self, lo_excl: float) -> int | None:
         """The lowest score > ``lo_excl`` (ZRANGEBYSCORE (lo +inf LIMIT 0 1)."""
@@ -137,11 +141,12 @@ class MemoryFeatureState:
         assert isinstance(t, int) and isinstance(member, str) and isinstance(product, str)
         assert isinstance(retention, int) and isinstance(cap, int)
         ev = self._set(ev_key)
-        if ev.add(t, member, "NX"):
+        if ev.add(t, member, "NX") and trims(member[:-9]):
             ev.remove_le(t - retention)
             ev.keep_newest(cap)
+        lo = t - retention
         before = same_product = rating_sum = extreme = distance3 = 0
-        for m in ev.range_le(t):
+        for m in ev.range_between(lo, t):
             if m == member:
                 continue
             rating = int(m[20])
@@ -150,12 +155,12 @@ class MemoryFeatureState:
             rating_sum += rating
             extreme += rating in (1, 5)
             distance3 += abs(rating - 3)
-        first = ev.first_score()
+        first = ev.first_after(lo)
         reply = [
             before,
-            ev.count(t - 3_600_000, t),
-            ev.count(t - 86_400_000, t),
-            ev.count(t - 604_800_000, t),
+            ev.count(t - min(3_600_000, retention), t),
+            ev.count(t - min(86_400_000, retention), t),
+            ev.count(t - min(604_800_000, retention), t),
             same_product,
             rating_sum,
             extreme,
@@ -174,7 +179,8 @@ class MemoryFeatureState:
         if not any(review_h in zset.scores for zset in sets):
             written = sets[rating - 1]
             written.add(t, review_h, "")
-            written.remove_le(t - retention)
+            if trims(review_h):
+                written.remove_le(t - retention)
         kept = [zset.count(t - retention, t) for zset in sets]
         day = [zset.count(t - 86_400_000, t) for zset in sets]
         firsts = [s for zset in sets if (s := zset.first_after(t - retention)) is not None]
@@ -197,16 +203,18 @@ class MemoryFeatureState:
         ev, acc = self._set(ev_key), self._set(acc_key)
         if ev.add(t, review_h, "NX"):
             acc.add(t, account_h, "GT")
-            ev.remove_le(t - retention)
-            acc.remove_le(t - retention)
-            ev.keep_newest(cap)
-            acc.keep_newest(cap)
+            if trims(review_h):
+                ev.remove_le(t - retention)
+                acc.remove_le(t - retention)
+                ev.keep_newest(cap)
+                acc.keep_newest(cap)
+        hour, day = t - min(3_600_000, retention), t - min(86_400_000, retention)
         reply = [
-            ev.count(t - 3_600_000, t),
-            ev.count(t - 86_400_000, t),
-            acc.count(t - 3_600_000, t),
-            acc.count(t - 86_400_000, t),
-            acc.count(t - long_ms, t),
+            ev.count(hour, t),
+            ev.count(day, t),
+            acc.count(hour, t),
+            acc.count(day, t),
+            acc.count(t - min(long_ms, retention), t),
             int(flag_key in self._flags),
         ]
         self._drop_if_empty(ev_key, acc_key)
@@ -214,13 +222,14 @@ class MemoryFeatureState:
 
     def _band(self, call: ScriptCall) -> list[str]:
         (key,) = call.keys
-        t, member, window, _, cap, limit = call.args
+        t, member, window, _, cap, limit, review_h = call.args
         assert isinstance(t, int) and isinstance(member, str) and isinstance(window, int)
-        assert isinstance(cap, int) and isinstance(limit, int)
+        assert isinstance(cap, int) and isinstance(limit, int) and isinstance(review_h, str)
         zset = self._set(key)
         zset.add(t, member, "GT")
-        zset.remove_le(t - window)
-        zset.keep_newest(cap)
+        if trims(review_h):
+            zset.remove_le(t - window)
+            zset.keep_newest(cap)
         reply = zset.newest(t, t - window, limit)
         self._drop_if_empty(key)
         return reply

@@ -1,6 +1,7 @@
 -- Record one review on its product (once per review hash) and read its histogram at t.
 -- KEYS: five zsets, one per star rating (review hash -> t). ARGV: t_ms, review_h, rating,
--- retention_ms, ttl_s. Only the written set is trimmed and its TTL refreshed; reads are bounded
+-- retention_ms, ttl_s. Only the written set is trimmed (on the reviews whose hash ends in "0",
+-- 1 in 16: calls.trims) and its TTL refreshed; reads are bounded
 -- to (t - retention, t], so entries a quiet set still holds never count, and a set not written
 -- for a retention period expires whole.
 -- Each set's first entry after t - retention is read first: when there is none, or it is later
@@ -15,7 +16,9 @@ end
 local old = string.format('%d', t - retention)
 if not known then
   redis.call('ZADD', KEYS[rating], ts, rh)
-  redis.call('ZREMRANGEBYSCORE', KEYS[rating], '-inf', old)
+  if string.byte(rh, -1) == 48 then  -- 1 in 16 (calls.trims): reads never see what it drops
+    redis.call('ZREMRANGEBYSCORE', KEYS[rating], '-inf', old)
+  end
   redis.call('EXPIRE', KEYS[rating], ARGV[5])
 end
 local out = {}

@@ -456,3 +456,47 @@ async def test_the_batch_leaves_what_the_scripts_one_by_one_leave(redis_url: str
     finally:
         for conn in conns:
             await conn.aclose()
+
+
+async def test_sets_are_trimmed_back_to_their_cap_by_one_review_in_sixteen(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trimming waits for a review whose hash ends in "0" (calls.trims): between two such
+    reviews a crowd set grows past its cap by the reviews in between, and the next one brings it
+    back to exactly the cap; features stay the replay state's throughout."""
+    from service.features import keys
+    from service.scoring.identity import identify
+
+    monkeypatch.setattr(calls, "CROWD_CAP", 5)
+    conn = redis_asyncio.Redis.from_url(redis_url)
+    await conn.flushall()
+    store = FeatureStore(conn, HMAC_KEY)
+    memory = MemoryFeatureState(HMAC_KEY)
+    device = Device(fingerprint="one-busy-device")
+    events_key = ""
+    since_trim, trimmed_at_cap = 0, 0
+    try:
+        for i in range(200):
+            review = Review(
+                review_id=f"busy-{i}",
+                product_id="p",
+                rating=4,
+                submitted_at=T0 + i,
+                account=Account(id=f"a-{i % 7}"),
+                device=device,
+            )
+            identity = identify(review, HMAC_KEY)
+            assert identity.device_h is not None
+            events_key = keys.crowd_keys(keys.DEVICE, identity.device_h)[0]
+            assert (await store.observe(review)).features == memory.observe(review)
+            size = await conn.zcard(events_key)
+            if calls.trims(identity.review_h):
+                assert size == min(5, i + 1)
+                trimmed_at_cap += 1
+                since_trim = 0
+            else:
+                since_trim += 1
+                assert size <= 5 + since_trim
+        assert trimmed_at_cap >= 5  # the sequence exercised what it is meant to
+    finally:
+        await conn.aclose()

@@ -12,15 +12,16 @@ def test_sorted_set_orders_by_score_then_member_like_redis() -> None:
     zset = SortedSet()
     assert zset.add(5, "b", "NX") and zset.add(5, "a", "NX") and zset.add(1, "z", "NX")
     assert not zset.add(9, "a", "NX")  # NX never updates
-    assert zset.range_le(5) == ["z", "a", "b"]
+    assert zset.range_between(0, 5) == ["z", "a", "b"] and zset.range_between(1, 5) == ["a", "b"]
     assert not zset.add(3, "b", "GT") and zset.scores["b"] == 5  # GT never lowers
     assert not zset.add(7, "b", "GT") and zset.scores["b"] == 7
     assert zset.count(1, 7) == 2  # (1, 7]
     assert zset.newest(7, 0, 2) == ["b", "a"]
     zset.keep_newest(2)
-    assert zset.range_le(10) == ["a", "b"]
+    assert zset.range_between(0, 10) == ["a", "b"]
     zset.remove_le(5)
-    assert zset.range_le(10) == ["b"] and zset.first_score() == 7 and zset.first_after(7) is None
+    assert zset.range_between(0, 10) == ["b"]
+    assert zset.first_after(0) == 7 and zset.first_after(7) is None
 
 
 def test_confirmed_fraud_links_in_memory_as_in_redis() -> None:

@@ -1142,9 +1142,15 @@ def old_plan_observe(review: Review, identity: Identity, retention_s: int) -> Pl
 )
 def test_plan_observe_as_before(review: Review, identity: Identity, retention_s: int) -> None:
     plan = plan_observe(review, identity, retention_s)
-    # The calls as before; the plan also carries the review's own values now (the batch's
+    # The calls as before, but for the review hash the band calls now also take (it decides
+    # when they trim); the plan also carries the review's own values now (the batch's
     # argument), which are the calls' own arguments, each once.
-    assert dataclasses.replace(plan, values=()) == old_plan_observe(review, identity, retention_s)
+    before = old_plan_observe(review, identity, retention_s)
+    calls = tuple(
+        dataclasses.replace(c, args=(*c.args, identity.review_h)) if c.script == "band" else c
+        for c in before.calls
+    )
+    assert dataclasses.replace(plan, values=()) == dataclasses.replace(before, calls=calls)
     own = dict(zip(REVIEW_VALUES, plan.values, strict=True))
     assert plan.calls[0].args[0] == own["t_ms"] and plan.calls[-1].args[0] == own["entity_record"]
     assert plan.calls[1].args[:3] == (own["t_ms"], own["review_h"], own["rating"])
