@@ -1,5 +1,6 @@
 #!/bin/bash
-# One app, one closed-loop wrk run: requests per second and the worker's CPU per request.
+# One app, one closed-loop wrk run: requests per second, the worker's CPU per request and (full
+# path) the Redis server's CPU per request.
 # A quicker A/B probe than `make bench` (e.g. REVIEWGUARD_NATIVE=0 vs 1, alternated).
 #   bench/closed_loop.sh full|ceiling [SECONDS] [CONNECTIONS]
 # Worker on core 0; a private redis-server (port $BENCH_REDIS_PORT, default 6391, flushed first)
@@ -36,8 +37,13 @@ for _ in $(seq 150); do curl -sf "localhost:$HTTP_PORT/healthz" >/dev/null && br
 export BENCH_BODIES=$BODIES BENCH_RATE=0 BENCH_THREADS=1 BENCH_PHASE=c BENCH_OUT=bench/results/closed-loop-wrk.txt
 WRK=(taskset -c 1 wrk -t1 "-c$CONNS" --timeout 2s -s bench/wrk/score.lua "http://127.0.0.1:$HTTP_PORT")
 "${WRK[@]}" -d3s >/dev/null  # warm-up
-cpu() { awk '{print $14 + $15}' "/proc/$SERVER/stat"; }
-T0=$(cpu)
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+REDIS_PID=$(redis-cli -p "$PORT" info server | tr -d '\r' | awk -F: '/^process_id/ {print $2}')
+T0=$(cpu $SERVER); R0=$(cpu "$REDIS_PID")
 REQ=$("${WRK[@]}" "-d${DUR}s" | awk '/requests in/ {print $1}')
-T1=$(cpu)
-python3 -c "r=$REQ; c=($T1-$T0)/$(getconf CLK_TCK); print(f'$APP: {r/$DUR:.0f} req/s, worker CPU {c/$DUR*100:.0f}%, {c/r*1e6:.0f} us/req')"
+T1=$(cpu $SERVER); R1=$(cpu "$REDIS_PID")
+python3 -c "
+r, hz = $REQ, $(getconf CLK_TCK)
+c, rc = ($T1 - $T0) / hz, ($R1 - $R0) / hz
+print(f'$APP: {r/$DUR:.0f} req/s, worker CPU {c/$DUR*100:.0f}%, {c/r*1e6:.0f} us/req;'
+      f' Redis CPU {rc/$DUR*100:.0f}%, {rc/r*1e6:.0f} us/req')"
