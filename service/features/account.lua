@@ -18,8 +18,7 @@ if redis.call('ZADD', ev, 'NX', ts, member) == 1 then
 end
 local lo = '(' .. old
 local function count(w)
-  if w >= retention then return redis.call('ZCOUNT', ev, lo, ts) end
-  return redis.call('ZCOUNT', ev, string.format('(%d', t - w), ts)
+  return redis.call('ZCOUNT', ev, string.format('(%d', t - math.min(w, retention)), ts)
 end
 local before, same_product, rating_sum, extreme, distance3 = 0, 0, 0, 0, 0
 for _, m in ipairs(redis.call('ZRANGEBYSCORE', ev, lo, ts)) do
