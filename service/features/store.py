@@ -139,9 +139,8 @@ def reference_batch_command(
     return pack(("EVALSHA", sha, len(all_keys), *all_keys, argv))
 
 
-_BATCH_TEMPLATES: dict[
-    tuple[str, int, tuple[bool, bool, bool, bool]], tuple[str, int, int, int]
-] = {}
+# Templates by (batch SHA, shape): the SHA names the retention and caps written into the script.
+_BATCH_TEMPLATES: dict[tuple[str, tuple[bool, bool, bool, bool]], tuple[str, int, int, int]] = {}
 # batch_command's fast path: the bands of a SimHash are then slices of its hex form.
 _BANDS_ARE_HEX_SLICES = BANDS == 4 and BAND_BITS == 16 and SIMHASH_BITS == 64
 
@@ -227,10 +226,10 @@ def _batch_template(sha: str, shape: tuple[bool, bool, bool, bool]) -> tuple[str
     return template, argv_len, t_count, template.count("\n")
 
 
-_NATIVE_TEMPLATES: dict[tuple[str, int], tuple[Any, ...] | None] = {}
+_NATIVE_TEMPLATES: dict[str, tuple[Any, ...] | None] = {}
 
 
-def _native_templates(sha: str, retention_s: int) -> tuple[Any, ...] | None:
+def _native_templates(sha: str) -> tuple[Any, ...] | None:
     """The templates of the 16 shapes as featureedge's ``command`` takes them (shape index:
     device 1, IP 2, network 4, SimHash 8); None if they are not ASCII (then Python packs)."""
     entries = []
@@ -249,10 +248,9 @@ def batch_command(sha: str, review: Review, identity: Identity, retention_s: int
     """``reference_batch_command``, the same bytes: in C (service/native/featureedge.c) where
     built, else ``batch_command_python``."""
     if NATIVE_EDGE is not None and _BANDS_ARE_HEX_SLICES:
-        key = (sha, retention_s)
-        templates = _NATIVE_TEMPLATES.get(key, ())
+        templates = _NATIVE_TEMPLATES.get(sha, ())
         if templates == ():
-            templates = _NATIVE_TEMPLATES[key] = _native_templates(sha, retention_s)
+            templates = _NATIVE_TEMPLATES[sha] = _native_templates(sha)
         if templates is not None:
             command = NATIVE_EDGE.command(templates, review, identity)
             if command is not None:
@@ -284,9 +282,9 @@ def batch_command_python(sha: str, review: Review, identity: Identity, retention
         identity.net_h is not None,
         simhash is not None,
     )
-    found = _BATCH_TEMPLATES.get((sha, retention_s, shape))
+    found = _BATCH_TEMPLATES.get((sha, shape))
     if found is None:
-        found = _BATCH_TEMPLATES[sha, retention_s, shape] = _batch_template(sha, shape)
+        found = _BATCH_TEMPLATES[sha, shape] = _batch_template(sha, shape)
     template, argv_len, t_count, newlines = found
     t = str(to_ms(review.submitted_at))
     if simhash is None:

@@ -71,7 +71,7 @@ def test_batch_command_is_the_planned_one(review: Review, retention_s: int) -> N
     assert batch_command_python(SHA, review, identity, retention_s) == expected
     if NATIVE_EDGE is not None and isinstance(review.submitted_at, float):
         # the C code builds every command of an identity identify() made, from a float time
-        templates = _native_templates(SHA, retention_s)
+        templates = _native_templates(SHA)
         assert NATIVE_EDGE.command(templates, review, identity) == expected
     plan = plan_observe(review, identity, retention_s)
     layout = reply_layout(identity)
