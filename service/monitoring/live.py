@@ -374,6 +374,19 @@ def _max_text_length(reference: ReferenceProfile | None) -> int | None:
     return int(value) if value is not None else None
 
 
+ADD_SCRIPT = """
+-- Adds counts to the minute's and the hour's bucket (one hash tag) and keeps each for its TTL.
+-- KEYS: minute bucket, hour bucket. ARGV: minute TTL s, hour TTL s, then field, count pairs.
+for k = 1, 2 do
+  for i = 3, #ARGV, 2 do
+    redis.call('HINCRBY', KEYS[k], ARGV[i], ARGV[i + 1])
+  end
+  redis.call('EXPIRE', KEYS[k], ARGV[k])
+end
+return (#ARGV - 2) / 2
+"""
+
+
 class LiveStore:
     """The shared buckets in Redis."""
 
@@ -387,19 +400,17 @@ class LiveStore:
         self._redis = redis
         self._minute_ttl_s = minute_ttl_s
         self._hour_ttl_s = hour_ttl_s
+        self._add = redis.register_script(ADD_SCRIPT)
 
     async def add(self, counts: Mapping[str, int], now_s: float) -> None:
+        """Adds the counts to this minute's and this hour's buckets: one script call, packed
+        once (a pipeline of a HINCRBY per field and bucket took ~8 ms of the event loop)."""
         if not counts:
             return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key, ttl_s in (
-                (minute_key(now_s), self._minute_ttl_s),
-                (hour_key(now_s), self._hour_ttl_s),
-            ):
-                for field, n in counts.items():
-                    pipe.hincrby(key, field, n)
-                pipe.expire(key, ttl_s)
-            await pipe.execute()
+        args: list[str | int] = [self._minute_ttl_s, self._hour_ttl_s]
+        for field, n in counts.items():
+            args += (field, n)
+        await self._add(keys=[minute_key(now_s), hour_key(now_s)], args=args)
 
     async def window(self, window_s: int, now_s: float) -> dict[str, list[int]]:
         """Counts per bin of every quantity over the window, summed over all pods."""
