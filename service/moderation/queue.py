@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -60,6 +61,9 @@ _DECIDED_FIELDS = ("rec", "status", "verdict", "by", "src", "dec_ms")
 # filter matching nothing costs a bounded amount.
 _LIST_CHUNK = 100
 _LIST_SCAN_CAP = 2_000
+_QUEUE_KEY = keys.queue_key()
+_reason_index_key = functools.lru_cache(maxsize=1024)(keys.reason_index_key)
+"""Reason codes are a few dozen: their index keys are made once each (queued on every review)."""
 
 
 def _str(value: object) -> str:
@@ -211,13 +215,13 @@ class ModerationQueue:
 
     def _enqueue_call(self, scored: ScoredReview, raw: bytes) -> tuple[list[str], list[Any]]:
         """The ENQUEUE script's keys and arguments for a review to queue."""
-        index_keys = [
-            keys.item_key(scored.review_id),
-            keys.queue_key(),
-            keys.product_index_key(scored.product_id),
-            *(keys.reason_index_key(code) for code in scored.reason_codes),
-        ]
         member = key_id(scored.review_id)
+        index_keys = [
+            keys.item_key_for_member(member),
+            _QUEUE_KEY,
+            keys.product_index_key(scored.product_id),
+            *map(_reason_index_key, scored.reason_codes),
+        ]
         args = [member, priority(scored.risk_score, scored.scored_at), raw, self._retention_ms]
         return index_keys, args
 
