@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -11,6 +12,7 @@ from redis.asyncio import Redis
 from service.features.mux import RedisMux
 from service.features.store import FeatureStore
 from service.moderation import keys as moderation_keys
+from service.moderation.models import key_id
 from service.moderation.queue import ModerationQueue
 from service.recording import FailureLog, PostedWrites, scored_review
 from service.scorer import FraudScorer, Scored
@@ -140,3 +142,56 @@ def test_failures_are_counted_and_logged_at_most_once_a_second(
         "recording scored reviews failed: ConnectionError (1 writes)",
         "recording scored reviews failed: TimeoutError (5 writes)",
     ]
+
+
+async def test_records_of_reviews_answered_in_one_turn_all_land(
+    two_dbs: tuple[str, str], classifier: TextModel
+) -> None:
+    url = two_dbs[0]
+    redis, mux = Redis.from_url(url), RedisMux.from_url(url)
+    assert mux is not None
+    store = FeatureStore(redis, HMAC_KEY, retention_s=RETENTION_S, mux=mux)
+    queue = ModerationQueue(redis, mux=mux, retention_s=RETENTION_S)
+    errors: list[Exception] = []
+    poster = PostedWrites(mux, store, queue, on_error=errors.append)
+    scorer = FraudScorer(store, classifier, None, FusionConfig(), budget_s=1.0, poster=poster)
+    try:
+        batch = reviews()
+        verdicts = await asyncio.gather(*(scorer.score(review) for review in batch))
+        await scorer.drain()
+        assert errors == []
+        queued = set(await redis.zrange(moderation_keys.queue_key(), 0, -1))
+        for verdict in verdicts:
+            if verdict.decision == "allow":
+                assert await redis.exists(moderation_keys.record_key(verdict.review_id))
+            else:
+                assert await redis.hget(moderation_keys.item_key(verdict.review_id), "rec")
+                assert key_id(verdict.review_id).encode() in queued
+        assert len(queued) == sum(v.decision != "allow" for v in verdicts) > 0
+    finally:
+        await mux.aclose()
+        await redis.aclose()
+
+
+async def test_a_record_that_cannot_be_posted_is_reported_and_the_answer_stands(
+    two_dbs: tuple[str, str], classifier: TextModel
+) -> None:
+    url = two_dbs[0]
+    redis, mux = Redis.from_url(url), RedisMux.from_url(url)
+    assert mux is not None
+    store = FeatureStore(redis, HMAC_KEY, retention_s=RETENTION_S, mux=mux)
+    no_pipeline = ModerationQueue(redis, mux=None, retention_s=RETENTION_S)
+    errors: list[Exception] = []
+    poster = PostedWrites(mux, store, no_pipeline, on_error=errors.append)
+    scorer = FraudScorer(store, classifier, None, FusionConfig(), budget_s=1.0, poster=poster)
+    try:
+        verdicts = [await scorer.score(review) for review in reviews()[:5]]
+        await scorer.drain()
+        assert all(not v.degraded for v in verdicts)
+        assert [type(e) for e in errors] == [RuntimeError] * 5
+        # the answers are still cached: a retry replays them
+        assert (await scorer.score(reviews()[0])).body == verdicts[0].body
+        assert not await redis.keys("rg:v1:mod:*")
+    finally:
+        await mux.aclose()
+        await redis.aclose()
