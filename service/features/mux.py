@@ -33,11 +33,27 @@ import hiredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
+from service.native import load
+
 Arg = str | bytes | int | float
+
+_NATIVE_PACK = getattr(load("featureedge"), "pack", None)
 
 
 def pack(args: Sequence[Arg]) -> bytes:
-    """One command in RESP, encoded as redis-py encodes it (UTF-8, ``%d`` ints, ``repr`` floats)."""
+    """One command in RESP, encoded as redis-py encodes it (UTF-8, ``%d`` ints, ``repr`` floats).
+
+    In C when built (service/native/featureedge.c; ~1 µs against 2-6 µs for the commands posted
+    after each answer); ``pack_python`` is the reference and packs what C leaves to it."""
+    if _NATIVE_PACK is not None:
+        packed: bytes | None = _NATIVE_PACK(args)
+        if packed is not None:
+            return packed
+    return pack_python(args)
+
+
+def pack_python(args: Sequence[Arg]) -> bytes:
+    """``pack`` in Python: the reference, and every argument the C version leaves to it."""
     parts = [b"*%d\r\n" % len(args)]
     for arg in args:
         data: bytes

@@ -1,4 +1,5 @@
 /* The Redis edge of a review's features, in C: its batch command's bytes (command, see below),
+ * the bytes of the commands written after answering (pack),
  * and from the replies of its batch script to its Features (features): decode_replies and
  * derive_features (service/features/calls.py, service/scoring/features.py) in one pass, with no
  * AccountState / ProductState / CrowdState / RawState in between and the frozen Features
@@ -26,6 +27,8 @@
  *   - band replies lists of 32-byte bytes members: 16 ASCII bytes (the account hash), then 16
  *     hex digits (its text's SimHash);
  *   - the answer None or bytes.
+ * pack(args) -> bytes | None: any command in RESP, as service.features.mux.pack_python.
+ *
  * Held to the Python code by tests/unit/test_native_featureedge.py.
  */
 #define PY_SSIZE_T_CLEAN
@@ -738,6 +741,117 @@ release:
     return result;
 }
 
+/* pack(args) -> bytes | None: one command in RESP, as service.features.mux.pack makes it: a str
+ * as its UTF-8 (a str Python cannot encode raises the same UnicodeEncodeError), bytes as they
+ * are, an int with %d, a float as its repr. None for any other argument (a bool, a bytearray, an
+ * int beyond 64 bits...): Python then packs it, or raises its own error. */
+#define PACK_SMALL 32
+static PyObject *pack(PyObject *self, PyObject *arg) {
+    (void)self;
+    PyObject *seq = PySequence_Fast(arg, "pack() takes a sequence");
+    if (seq == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    const char *small_ptrs[PACK_SMALL];
+    Py_ssize_t small_lens[PACK_SMALL];
+    PyObject *small_reprs[PACK_SMALL];
+    char small_digits[PACK_SMALL][24];
+    const char **ptrs = small_ptrs;
+    Py_ssize_t *lens = small_lens;
+    PyObject **reprs = small_reprs;
+    char(*digits)[24] = small_digits;
+    PyObject *result = NULL;
+    if (n > PACK_SMALL) {
+        ptrs = PyMem_Malloc((size_t)n * sizeof(*ptrs));
+        lens = PyMem_Malloc((size_t)n * sizeof(*lens));
+        reprs = PyMem_Malloc((size_t)n * sizeof(*reprs));
+        digits = PyMem_Malloc((size_t)n * sizeof(*digits));
+        if (ptrs == NULL || lens == NULL || reprs == NULL || digits == NULL) {
+            PyErr_NoMemory();
+            n = 0; /* nothing to release below */
+            goto release;
+        }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        reprs[i] = NULL;
+    }
+    char header[32];
+    int header_len = snprintf(header, sizeof header, "*%zd\r\n", n);
+    Py_ssize_t total = header_len;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = items[i];
+        if (PyUnicode_Check(item)) {
+            ptrs[i] = PyUnicode_AsUTF8AndSize(item, &lens[i]);
+            if (ptrs[i] == NULL) {
+                goto release;
+            }
+        } else if (PyBytes_Check(item)) {
+            ptrs[i] = PyBytes_AS_STRING(item);
+            lens[i] = PyBytes_GET_SIZE(item);
+        } else if (PyLong_Check(item) && !PyBool_Check(item)) {
+            int overflow = 0;
+            long long value = PyLong_AsLongLongAndOverflow(item, &overflow);
+            if (overflow != 0) {
+                result = Py_NewRef(Py_None);
+                goto release;
+            }
+            if (value == -1 && PyErr_Occurred()) {
+                goto release;
+            }
+            lens[i] = snprintf(digits[i], sizeof digits[i], "%lld", value);
+            ptrs[i] = digits[i];
+        } else if (PyFloat_CheckExact(item)) {
+            reprs[i] = PyObject_Repr(item); /* float_repr: no Python code runs */
+            if (reprs[i] == NULL) {
+                goto release;
+            }
+            ptrs[i] = PyUnicode_AsUTF8AndSize(reprs[i], &lens[i]);
+            if (ptrs[i] == NULL) {
+                goto release;
+            }
+        } else {
+            result = Py_NewRef(Py_None);
+            goto release;
+        }
+        /* "$" length "\r\n" data "\r\n": a length has at most 20 digits */
+        total += 1 + 20 + 2 + lens[i] + 2;
+    }
+    {
+        PyObject *out = PyBytes_FromStringAndSize(NULL, total);
+        if (out == NULL) {
+            goto release;
+        }
+        char *w = PyBytes_AS_STRING(out);
+        memcpy(w, header, (size_t)header_len);
+        w += header_len;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            w += snprintf(w, 24, "$%zd\r\n", lens[i]);
+            memcpy(w, ptrs[i], (size_t)lens[i]);
+            w += lens[i];
+            *w++ = '\r';
+            *w++ = '\n';
+        }
+        if (_PyBytes_Resize(&out, w - PyBytes_AS_STRING(out)) < 0) {
+            goto release;
+        }
+        result = out;
+    }
+release:
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_XDECREF(reprs[i]);
+    }
+    if (ptrs != small_ptrs) {
+        PyMem_Free(ptrs);
+        PyMem_Free(lens);
+        PyMem_Free(reprs);
+        PyMem_Free(digits);
+    }
+    Py_DECREF(seq);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS,
      "configure(features_type, field_names, bands, max_distance, entity_len, review_len)"},
@@ -745,6 +859,7 @@ static PyMethodDef methods[] = {
      "features(review, identity, replies, retention_s, wrapped) -> (Features, answer) | None"},
     {"command", (PyCFunction)(void (*)(void))command, METH_FASTCALL,
      "command(templates, review, identity) -> bytes | None: the review's batch EVALSHA"},
+    {"pack", pack, METH_O, "pack(args) -> bytes | None: one command in RESP, as mux.pack"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -2,7 +2,8 @@
 
 Compared by value and by repr (so that 0 and 0.0, 1 and True, None and 0 are told apart), on
 generated reviews, identities and replies: the usual ones (which the C code must answer) and
-unusual ones (which it may leave to Python: then observed_features still gives the same).
+unusual ones (which it may leave to Python: then observed_features still gives the same). Its
+pack gives mux.pack_python's bytes, or leaves the arguments to it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service import native
-from service.features import calls
+from service.features import calls, mux
 from service.features.calls import decode_replies, observed_features, reply_layout
 from service.scoring.features import Features, derive_features
 from service.scoring.identity import Identity
@@ -189,3 +190,51 @@ def test_configure_refuses_other_fields() -> None:
         module.configure(Features, ["x"] * 47, 4, 3, 16, 12)
     with pytest.raises(ValueError, match="fields"):
         module.configure(Features, ["x"], 4, 3, 16, 12)
+
+
+class _Float(float):
+    def __repr__(self) -> str:
+        return "a float of its own"
+
+
+USUAL_ARGS = st.one_of(
+    st.text(),
+    st.binary(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=True, allow_infinity=True),
+)
+ODD_ARGS = st.one_of(
+    st.booleans(),
+    st.integers().filter(lambda i: not -(2**63) <= i < 2**63),
+    st.binary().map(bytearray),
+    st.none(),
+    st.floats(allow_nan=False).map(_Float),
+    st.just("\udc80"),  # a lone surrogate: not encodable as UTF-8
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(USUAL_ARGS, max_size=40).map(tuple))
+def test_pack_gives_the_reference_bytes(args: tuple[Any, ...]) -> None:
+    packed = edge().pack(args)
+    assert packed is not None
+    assert packed == mux.pack_python(args) == mux.pack(args)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(USUAL_ARGS, ODD_ARGS), max_size=40))
+def test_pack_leaves_odd_arguments_to_python_or_raises_as_it_does(args: list[Any]) -> None:
+    try:
+        expected: bytes | type[Exception] = mux.pack_python(args)
+    except (TypeError, UnicodeEncodeError) as exc:
+        expected = type(exc)
+    try:
+        packed = edge().pack(args)
+    except UnicodeEncodeError:
+        assert expected is UnicodeEncodeError
+        return
+    assert packed is None or packed == expected
+    try:
+        assert mux.pack(args) == expected
+    except (TypeError, UnicodeEncodeError) as exc:
+        assert type(exc) is expected
