@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,7 @@ class Config:
     fractions: tuple[float, ...]
     sustain_start: float
     sustain_tries: int
+    sustain_precision: float
     sustain_p99_ms: float
     sustain_degraded_share: float
     connections: int
@@ -97,7 +98,9 @@ class Config:
             fractions=_env_list("BENCH_FRACTIONS", "0.25,0.5,0.75"),
             # Maximum sustained rate: bisection over fractions of the closed-loop rate.
             sustain_start=_env_float("BENCH_SUSTAIN_START", 0.9),
-            sustain_tries=_env_int("BENCH_SUSTAIN_TRIES", 4),
+            sustain_tries=_env_int("BENCH_SUSTAIN_TRIES", 6),
+            # ... until the highest pass and the lowest failure are this close (fractions).
+            sustain_precision=_env_float("BENCH_SUSTAIN_PRECISION", 0.03),
             sustain_p99_ms=_env_float("BENCH_SUSTAIN_P99_MS", 100),
             # Degraded answers (Redis part skipped) allowed in a sustained run, as a share.
             sustain_degraded_share=_env_float("BENCH_SUSTAIN_DEGRADED_SHARE", 0.001),
@@ -570,6 +573,31 @@ def settle(app: App, idle_percent: float = 5.0, timeout_s: float = 30.0) -> floa
     return time.monotonic() - start
 
 
+def search_sustained(
+    passes: Callable[[float], bool], start: float, tries: int, precision: float
+) -> float | None:
+    """The highest fraction of the closed-loop rate that `passes`, by bisection: `start` first;
+    after a pass, halfway up towards the lowest failed fraction (1.0 itself when nothing failed
+    yet); after a failure, halfway down towards the highest passed one (or 0). Stops after
+    `tries` runs, at a pass of 1.0, or once a pass and a failure are within `precision` of each
+    other. None when nothing passed."""
+    lo, hi, fraction = 0.0, 1.0, start
+    best: float | None = None
+    failed = False
+    for _ in range(tries):
+        if passes(fraction):
+            best = lo = fraction
+            if fraction >= 1.0:
+                break
+            fraction = 1.0 if not failed else (fraction + hi) / 2
+        else:
+            failed, hi = True, fraction
+            fraction = (lo + fraction) / 2
+        if best is not None and failed and hi - lo <= precision:
+            break
+    return best
+
+
 def measure_app(cfg: Config, app: App, bodies: Path, workdir: Path) -> dict[str, Any]:
     """Saturation, the maximum sustained rate, then fixed fractions of it."""
 
@@ -585,24 +613,19 @@ def measure_app(cfg: Config, app: App, bodies: Path, workdir: Path) -> dict[str,
     requests = saturation.stats["requests"]
     full_share = 1 - saturation.stats["degraded"] / requests if requests else 1.0
     closed_rate = saturation.stats["rate_per_s"] * full_share
-    tried = []
-    best: Phase | None = None
-    # Bisection on the fraction of the closed-loop rate: 0.9 first, then halfway towards the
-    # nearest failed (or 1.0) / passed (or 0) fraction, until they are within 0.1 of each other.
-    lo, hi, fraction = 0.0, 1.0, cfg.sustain_start
-    for _ in range(cfg.sustain_tries):
+    tried: list[Phase] = []
+    passed: dict[float, Phase] = {}
+
+    def passes(fraction: float) -> bool:
         p, _ = run(f"sustain-{fraction:.2f}", closed_rate * fraction, cfg.connections)
         tried.append(p)
         if sustains(cfg, p):
-            best, lo = p, fraction
-            if fraction >= 1.0:
-                break
-            fraction = 1.0 if hi >= 1.0 and not tried[:-1] else (fraction + hi) / 2
-        else:
-            hi = fraction
-            fraction = (lo + fraction) / 2
-        if hi - lo <= 0.1 and best is not None:
-            break
+            passed[fraction] = p
+            return True
+        return False
+
+    found = search_sustained(passes, cfg.sustain_start, cfg.sustain_tries, cfg.sustain_precision)
+    best = None if found is None else passed[found]
     max_rate = best.target_rate if best else 0.0
     fixed = []
     for fraction in cfg.fractions:

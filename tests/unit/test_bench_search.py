@@ -1,0 +1,56 @@
+"""The bench's search for the maximum sustained rate (bench/run.py `search_sustained`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.run import search_sustained
+
+
+def _search(limit: float, start: float = 0.9, tries: int = 6, precision: float = 0.03):
+    asked: list[float] = []
+
+    def passes(fraction: float) -> bool:
+        asked.append(fraction)
+        return fraction <= limit
+
+    return search_sustained(passes, start, tries, precision), asked
+
+
+@pytest.mark.parametrize("limit", [0.31, 0.47, 0.5, 0.56, 0.63, 0.7, 0.77, 0.86])
+def test_finds_the_limit_within_the_precision_when_given_enough_tries(limit: float) -> None:
+    found, asked = _search(limit, tries=12)
+    assert found is not None
+    assert found <= limit
+    failed_above = [f for f in asked if f > limit]
+    assert min(failed_above) - found <= 0.03
+    assert limit - found <= 0.03
+
+
+def test_six_tries_reach_a_few_hundredths_where_four_stopped_at_a_ninth() -> None:
+    for limit in (0.5, 0.6, 0.7, 0.8):
+        six, asked = _search(limit, tries=6)
+        four, _ = _search(limit, tries=4, precision=0.1)
+        assert six is not None and four is not None
+        assert len(asked) <= 6
+        assert limit - six <= 0.03 + 1e-9
+        assert six >= four
+
+
+def test_a_pass_at_the_start_goes_on_to_the_closed_loop_rate() -> None:
+    found, asked = _search(1.5)
+    assert asked == [0.9, 1.0]
+    assert found == 1.0
+
+
+def test_a_pass_at_the_start_then_a_failure_at_one_bisects_between() -> None:
+    found, asked = _search(0.97)
+    assert asked[:3] == [0.9, 1.0, 0.95]
+    assert found is not None and 0.94 <= found <= 0.97
+
+
+def test_nothing_sustained_gives_none() -> None:
+    found, asked = _search(0.0)
+    assert found is None
+    assert len(asked) == 6
+    assert asked == sorted(asked, reverse=True)
