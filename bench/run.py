@@ -3,12 +3,13 @@
 One run, on this machine: a private redis-server (a scratch database), the service under uvicorn
 with BENCH_WORKERS workers, the ceiling app (bench/ceiling.py) with as many, and wrk driving both
 with the same generated stream of reviews (bench/gen_reviews.py) through bench/wrk/score.lua.
-For each app: a closed-loop saturation run, the highest fixed rate it sustains (no error, no
-degraded answer, the rate achieved, p99 under BENCH_SUSTAIN_P99_MS), then fixed rates at fractions
-of that maximum with p50/p95/p99/max latency, CPU and RSS per worker. Then the service at half its
-maximum with Redis frozen (SIGSTOP) for BENCH_FREEZE_S in the middle. The parts alone
-(bench/parts.py) run first. Results: bench/results/<stamp>/{results.json,results.md} and
-bench/results/latest.{json,md}. Settings (environment): see Config.from_env.
+Both apps are up together and take turns, one measured phase each (`interleave`). For each app:
+a closed-loop saturation run, the highest fixed rate it sustains (no error, no degraded answer,
+the rate achieved, p99 under BENCH_SUSTAIN_P99_MS), then fixed rates at fractions of that maximum
+with p50/p95/p99/max latency, CPU and RSS per worker. Then the service at half its maximum with
+Redis frozen (SIGSTOP) for BENCH_FREEZE_S in the middle. The parts alone (bench/parts.py) run
+first. Results: bench/results/<stamp>/{results.json,results.md} and bench/results/latest.{json,md}.
+Settings (environment): see Config.from_env.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -573,19 +574,22 @@ def settle(app: App, idle_percent: float = 5.0, timeout_s: float = 30.0) -> floa
     return time.monotonic() - start
 
 
-def search_sustained(
-    passes: Callable[[float], bool], start: float, tries: int, precision: float
-) -> float | None:
-    """The highest fraction of the closed-loop rate that `passes`, by bisection: `start` first;
-    after a pass, halfway up towards the lowest failed fraction (1.0 itself when nothing failed
-    yet); after a failure, halfway down towards the highest passed one (or 0). Stops after
-    `tries` runs, at a pass of 1.0, or once a pass and a failure are within `precision` of each
-    other. None when nothing passed."""
+def sustained_fractions(
+    start: float, tries: int, precision: float
+) -> Generator[float, bool, float | None]:
+    """The search for the highest fraction of the closed-loop rate that passes, one try at a
+    time: yields the fraction to try next and is sent whether it passed (so that the tries of
+    two apps can alternate); returns the highest that passed, or None.
+
+    Bisection: `start` first; after a pass, halfway up towards the lowest failed fraction (1.0
+    itself when nothing failed yet); after a failure, halfway down towards the highest passed
+    one (or 0). Stops after `tries` runs, at a pass of 1.0, or once a pass and a failure are
+    within `precision` of each other."""
     lo, hi, fraction = 0.0, 1.0, start
     best: float | None = None
     failed = False
     for _ in range(tries):
-        if passes(fraction):
+        if (yield fraction):
             best = lo = fraction
             if fraction >= 1.0:
                 break
@@ -598,15 +602,41 @@ def search_sustained(
     return best
 
 
-def measure_app(cfg: Config, app: App, bodies: Path, workdir: Path) -> dict[str, Any]:
-    """Saturation, the maximum sustained rate, then fixed fractions of it."""
+def search_sustained(
+    passes: Callable[[float], bool], start: float, tries: int, precision: float
+) -> float | None:
+    """`sustained_fractions` run to the end with `passes` as the judge of each try."""
+    search = sustained_fractions(start, tries, precision)
+    try:
+        fraction = next(search)
+        while True:
+            fraction = search.send(passes(fraction))
+    except StopIteration as done:
+        found: float | None = done.value
+        return found
 
-    def run(phase: str, rate: float, connections: int, **kw: Any) -> tuple[Phase, WrkRun]:
-        settle(app)
-        return measured(cfg, app, bodies, workdir, phase, rate, connections, **kw)
+
+# One measured phase of one app per step: the driver (`interleave`) alternates the apps' steps.
+Steps = Generator[None, None, dict[str, Any]]
+
+
+def app_phases(
+    cfg: Config, app: App, bodies: Path, workdir: Path, quiet: Sequence[App] = ()
+) -> Steps:
+    """Saturation, the maximum sustained rate, then fixed fractions of it: a generator that
+    yields after each measured phase and returns the app's results. Before each phase it waits
+    until `app` and every app of `quiet` are idle (`settle`)."""
+
+    def run(phase: str, rate: float, connections: int, **kw: Any) -> Phase:
+        for other in (app, *quiet):
+            settle(other)
+        p, _ = measured(cfg, app, bodies, workdir, phase, rate, connections, **kw)
+        return p
 
     run("warmup", 0, cfg.saturation_connections, duration_s=3)
-    saturation, _ = run("saturation", 0, cfg.saturation_connections)
+    yield
+    saturation = run("saturation", 0, cfg.saturation_connections)
+    yield
     # Degraded answers are not throughput: when the closed loop pushes Redis past its budget,
     # the breaker answers without it, cheaply, and would inflate the rate the search starts
     # from (run 20261127-232219: 3,303 of ~8,900 answers degraded). Count only the full ones.
@@ -615,30 +645,51 @@ def measure_app(cfg: Config, app: App, bodies: Path, workdir: Path) -> dict[str,
     closed_rate = saturation.stats["rate_per_s"] * full_share
     tried: list[Phase] = []
     passed: dict[float, Phase] = {}
-
-    def passes(fraction: float) -> bool:
-        p, _ = run(f"sustain-{fraction:.2f}", closed_rate * fraction, cfg.connections)
-        tried.append(p)
-        if sustains(cfg, p):
-            passed[fraction] = p
-            return True
-        return False
-
-    found = search_sustained(passes, cfg.sustain_start, cfg.sustain_tries, cfg.sustain_precision)
+    search = sustained_fractions(cfg.sustain_start, cfg.sustain_tries, cfg.sustain_precision)
+    found: float | None = None
+    try:
+        fraction = next(search)
+        while True:
+            p = run(f"sustain-{fraction:.2f}", closed_rate * fraction, cfg.connections)
+            tried.append(p)
+            ok = sustains(cfg, p)
+            if ok:
+                passed[fraction] = p
+            yield
+            fraction = search.send(ok)
+    except StopIteration as done:
+        found = done.value
     best = None if found is None else passed[found]
     max_rate = best.target_rate if best else 0.0
     fixed = []
     for fraction in cfg.fractions:
         if max_rate > 0:
-            p, _ = run(f"fixed-{fraction:.2f}", max_rate * fraction, cfg.connections)
+            p = run(f"fixed-{fraction:.2f}", max_rate * fraction, cfg.connections)
             p.extra["fraction_of_max"] = fraction
             fixed.append(p)
+            yield
     return {
         "saturation": saturation,
         "max_sustained_rate": max_rate,
         "sustain_tries": tried,
         "fixed": fixed,
     }
+
+
+def interleave(steps: dict[str, Steps]) -> dict[str, dict[str, Any]]:
+    """Runs the apps' phases in turns, one phase of each in the order given, until every app is
+    done (one whose search ends sooner drops out): a slower or faster spell of this shared
+    machine then falls on both apps' phases alike, rather than on all of one app's."""
+    results: dict[str, dict[str, Any]] = {}
+    active = dict(steps)
+    while active:
+        for name in list(active):
+            try:
+                next(active[name])
+            except StopIteration as done:
+                results[name] = done.value
+                del active[name]
+    return results
 
 
 def freeze_run(
@@ -857,19 +908,30 @@ def main() -> int:
         subprocess.run(pinned(cfg.server_cpus, parts_cmd), cwd=ROOT, env=env, check=True)
         result["parts"] = json.loads(parts_json.read_text())
         redis.cli("FLUSHDB")
-        apps: dict[str, dict[str, Any]] = {}
-        for name in ("ceiling", "full"):
-            print(f"{name}: {cfg.workers} worker(s) on cpu {cfg.server_cpus or 'any'}", flush=True)
-            with serve(cfg, name, env, out / f"server-{name}.log") as app:
-                redis_cpu0 = redis.cpu_s()
-                apps[name] = measure_app(cfg, app, bodies, out)
-                if name == "full":
-                    apps[name]["redis_cpu_s"] = redis.cpu_s() - redis_cpu0
-                    half_rate = apps[name]["max_sustained_rate"] * 0.5
-                    if half_rate > 0 and cfg.freeze_s > 0:
-                        result["redis_frozen"] = freeze_run(cfg, app, redis, bodies, out, half_rate)
-                    if half_rate > 0 and cfg.profile:
-                        result["profile"] = profile_run(cfg, app, bodies, out, half_rate)
+        where = cfg.server_cpus or "any"
+        print(f"ceiling and full: {cfg.workers} worker(s) each on cpu {where}", flush=True)
+        with contextlib.ExitStack() as stack:
+            up = {
+                name: stack.enter_context(serve(cfg, name, env, out / f"server-{name}.log"))
+                for name in ("ceiling", "full")
+            }
+            # Both apps stay up (the idle one costs nothing) and take turns, phase by phase.
+            redis_cpu0 = redis.cpu_s()
+            apps = interleave(
+                {
+                    name: app_phases(
+                        cfg, app, bodies, out, [a for a in up.values() if a is not app]
+                    )
+                    for name, app in up.items()
+                }
+            )
+            apps["full"]["redis_cpu_s"] = redis.cpu_s() - redis_cpu0
+            full = up["full"]
+            half_rate = apps["full"]["max_sustained_rate"] * 0.5
+            if half_rate > 0 and cfg.freeze_s > 0:
+                result["redis_frozen"] = freeze_run(cfg, full, redis, bodies, out, half_rate)
+            if half_rate > 0 and cfg.profile:
+                result["profile"] = profile_run(cfg, full, bodies, out, half_rate)
         result["ceiling"] = app_json(apps["ceiling"])
         result["full"] = app_json(apps["full"])
         result["full"]["redis_cpu_s"] = apps["full"].get("redis_cpu_s")

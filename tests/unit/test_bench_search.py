@@ -1,10 +1,14 @@
-"""The bench's search for the maximum sustained rate (bench/run.py `search_sustained`)."""
+"""The bench's search for the maximum sustained rate (bench/run.py `search_sustained`,
+`sustained_fractions`) and its alternation of the two apps' phases (`interleave`)."""
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from typing import Any
+
 import pytest
 
-from bench.run import search_sustained
+from bench.run import interleave, search_sustained, sustained_fractions
 
 
 def _search(limit: float, start: float = 0.9, tries: int = 6, precision: float = 0.03):
@@ -54,3 +58,35 @@ def test_nothing_sustained_gives_none() -> None:
     assert found is None
     assert len(asked) == 6
     assert asked == sorted(asked, reverse=True)
+
+
+@pytest.mark.parametrize("limit", [0.0, 0.33, 0.6, 0.97, 1.5])
+def test_the_search_taken_one_try_at_a_time_asks_what_the_whole_search_asks(limit: float) -> None:
+    found, asked = _search(limit)
+    search = sustained_fractions(0.9, 6, 0.03)
+    stepped = [next(search)]
+    with pytest.raises(StopIteration) as done:
+        while True:
+            stepped.append(search.send(stepped[-1] <= limit))
+    assert stepped == asked
+    assert done.value.value == found
+
+
+def _phases(log: list[str], name: str, n: int) -> Generator[None, None, dict[str, Any]]:
+    for i in range(n):
+        log.append(f"{name}{i}")
+        yield
+    return {"app": name, "phases": n}
+
+
+def test_interleave_takes_turns_and_lets_the_longer_finish_alone() -> None:
+    log: list[str] = []
+    results = interleave({"c": _phases(log, "c", 2), "f": _phases(log, "f", 4)})
+    assert log == ["c0", "f0", "c1", "f1", "f2", "f3"]
+    assert results == {"c": {"app": "c", "phases": 2}, "f": {"app": "f", "phases": 4}}
+
+
+def test_interleave_of_one_app_runs_its_phases_in_order() -> None:
+    log: list[str] = []
+    assert interleave({"f": _phases(log, "f", 3)}) == {"f": {"app": "f", "phases": 3}}
+    assert log == ["f0", "f1", "f2"]
