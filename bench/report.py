@@ -96,7 +96,10 @@ def markdown(r: dict[str, Any]) -> str:
         "| --- | --- " + "| ---: " * 12 + "|",
     ]
     for name, res in (("ceiling", c), ("full", f)):
-        out.append(_row(name, "saturation", res["saturation"]))
+        rounds = res.get("saturation_rounds") or [res["saturation"]]
+        for p in rounds:
+            median = len(rounds) > 1 and p["name"] == res["saturation"]["name"]
+            out.append(_row(name, p["name"] + (" (median)" if median else ""), p))
         for p in res["sustain_tries"]:
             out.append(_row(name, p["name"], p))
         for p in res["fixed"]:

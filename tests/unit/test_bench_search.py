@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bench.run import interleave, search_sustained, sustained_fractions
+from bench.run import Phase, interleave, median_phase, search_sustained, sustained_fractions
 
 
 def _search(limit: float, start: float = 0.9, tries: int = 6, precision: float = 0.03):
@@ -90,3 +90,14 @@ def test_interleave_of_one_app_runs_its_phases_in_order() -> None:
     log: list[str] = []
     assert interleave({"f": _phases(log, "f", 3)}) == {"f": {"app": "f", "phases": 3}}
     assert log == ["f0", "f1", "f2"]
+
+
+def _closed_loop(name: str, rate: float) -> Phase:
+    return Phase(name, 0.0, 64, {"rate_per_s": rate}, [], 0.0, 0.0)
+
+
+def test_the_median_closed_loop_counts_not_a_stalled_or_a_fast_one() -> None:
+    rounds = [_closed_loop("s1", 2900.0), _closed_loop("s2", 1800.0), _closed_loop("s3", 2600.0)]
+    assert median_phase(rounds).name == "s3"
+    assert median_phase(rounds[:2]).name == "s2"  # an even count: the lower middle one
+    assert median_phase(rounds[:1]).name == "s1"
