@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -603,20 +603,6 @@ def sustained_fractions(
         if best is not None and failed and hi - lo <= precision:
             break
     return best
-
-
-def search_sustained(
-    passes: Callable[[float], bool], start: float, tries: int, precision: float
-) -> float | None:
-    """`sustained_fractions` run to the end with `passes` as the judge of each try."""
-    search = sustained_fractions(start, tries, precision)
-    try:
-        fraction = next(search)
-        while True:
-            fraction = search.send(passes(fraction))
-    except StopIteration as done:
-        found: float | None = done.value
-        return found
 
 
 # One measured phase of one app per step: the driver (`interleave`) alternates the apps' steps.

@@ -1,5 +1,5 @@
-"""The bench's search for the maximum sustained rate (bench/run.py `search_sustained`,
-`sustained_fractions`) and its alternation of the two apps' phases (`interleave`)."""
+"""The bench's search for the maximum sustained rate (bench/run.py `sustained_fractions`), its
+alternation of the two apps' phases (`interleave`) and its closed-loop figure (`median_phase`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bench.run import Phase, interleave, median_phase, search_sustained, sustained_fractions
+from bench.run import Phase, interleave, median_phase, sustained_fractions
 
 
 def _search(limit: float, start: float = 0.9, tries: int = 6, precision: float = 0.03):
@@ -18,7 +18,13 @@ def _search(limit: float, start: float = 0.9, tries: int = 6, precision: float =
         asked.append(fraction)
         return fraction <= limit
 
-    return search_sustained(passes, start, tries, precision), asked
+    search = sustained_fractions(start, tries, precision)
+    try:
+        fraction = next(search)
+        while True:
+            fraction = search.send(passes(fraction))
+    except StopIteration as done:
+        return done.value, asked
 
 
 @pytest.mark.parametrize("limit", [0.31, 0.47, 0.5, 0.56, 0.63, 0.7, 0.77, 0.86])
@@ -58,18 +64,6 @@ def test_nothing_sustained_gives_none() -> None:
     assert found is None
     assert len(asked) == 6
     assert asked == sorted(asked, reverse=True)
-
-
-@pytest.mark.parametrize("limit", [0.0, 0.33, 0.6, 0.97, 1.5])
-def test_the_search_taken_one_try_at_a_time_asks_what_the_whole_search_asks(limit: float) -> None:
-    found, asked = _search(limit)
-    search = sustained_fractions(0.9, 6, 0.03)
-    stepped = [next(search)]
-    with pytest.raises(StopIteration) as done:
-        while True:
-            stepped.append(search.send(stepped[-1] <= limit))
-    assert stepped == asked
-    assert done.value.value == found
 
 
 def _phases(log: list[str], name: str, n: int) -> Generator[None, None, dict[str, Any]]:
