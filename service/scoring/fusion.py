@@ -21,9 +21,9 @@ from service.scoring.behaviour import BehaviourModel
 from service.scoring.features import DAY_S, HOUR_S, Features
 from service.scoring.text_signals import describe_counts
 
-# assess's grouping, caps, sum and shown reasons in C (service/native/fusionkit.c): None when not
-# built or turned off, and from CPython 3.12 on, whose sum() of floats compensates rounding errors
-# (the C code adds as 3.11's does).
+# assess's terms, grouping, caps, sum and shown reasons in C (service/native/fusionkit.c): None
+# when not built or turned off, and from CPython 3.12 on, whose sum() of floats compensates
+# rounding errors (the C code adds as 3.11's does).
 _NATIVE = load("fusionkit") if sys.version_info < (3, 12) else None
 
 RiskLevel = Literal["low", "medium", "high"]
@@ -605,6 +605,44 @@ def _finish(terms: list[Term], config: FusionConfig) -> tuple[float, list[Reason
     return sum(map(_CONTRIBUTION, kept)), reasons
 
 
+def _native_terms(
+    text: str | None,
+    text_probability: float | None,
+    text_prior: float,
+    features: Features | None,
+    behaviour: BehaviourModel | None,
+    config: FusionConfig,
+) -> list[Term] | None:
+    """assess's terms from fusionkit's text_terms, rule_terms and behaviour_terms (the same
+    tuples as _text_terms, _rule_terms and _behaviour_terms give); None where one of them leaves
+    the work to the Python code (a value of a type it does not take, a group it has no wording
+    for)."""
+    native = _NATIVE
+    assert native is not None
+    w = config.weights
+    terms: list[Term] | None
+    if not text:
+        terms = []
+    else:
+        logit_prior = 0.0 if text_probability is None else _logit_of_constant(text_prior)
+        terms = native.text_terms(describe_counts(text), text_probability, logit_prior, w)
+        if terms is None:
+            return None
+    if features is not None:
+        rules = native.rule_terms(features, w)
+        if rules is None:
+            return None
+        terms += rules
+        if behaviour is not None:
+            groups = native.behaviour_terms(
+                features, behaviour.groups, behaviour.group_values(features)
+            )
+            if groups is None:
+                return None
+            terms += _cap(groups, config.group_cap)
+    return terms
+
+
 def assess(
     *,
     text: str | None,
@@ -617,13 +655,18 @@ def assess(
 ) -> Assessment:
     """Fuse everything known about one review into a risk, a decision and its reasons."""
     w = config.weights
-    terms = _text_terms(text, text_probability, text_prior, w)
-    offset = 0.0
-    if features is not None:
-        terms += _rule_terms(features, w)
-        if behaviour is not None:
-            terms += _cap(_behaviour_terms(features, behaviour), config.group_cap)
-            offset = behaviour.offset
+    terms = (
+        None
+        if _NATIVE is None
+        else _native_terms(text, text_probability, text_prior, features, behaviour, config)
+    )
+    if terms is None:
+        terms = _text_terms(text, text_probability, text_prior, w)
+        if features is not None:
+            terms += _rule_terms(features, w)
+            if behaviour is not None:
+                terms += _cap(_behaviour_terms(features, behaviour), config.group_cap)
+    offset = behaviour.offset if features is not None and behaviour is not None else 0.0
     done = (
         None
         if _NATIVE is None

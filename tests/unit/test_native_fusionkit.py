@@ -8,6 +8,7 @@ not give the same (non-float contributions, integer weights).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import struct
 from types import ModuleType
@@ -21,6 +22,7 @@ from service.scoring import fusion
 from service.scoring.behaviour import BehaviourModel
 from service.scoring.features import Features
 from service.scoring.fusion import GROUP_OF, FusionConfig, Reason, Term
+from service.scoring.text_signals import describe_counts
 from tests.unit.test_native import built
 from tests.unit.test_same_as_before import BEHAVIOUR, FEATURES
 
@@ -221,3 +223,201 @@ def test_round3_is_round(x: float) -> None:
 
 def test_round3_of_nan_is_nan() -> None:
     assert math.isnan(native().round3(math.nan))
+
+
+# --- the terms: text_terms, rule_terms, behaviour_terms ------------------------------------
+# Each held to its Python reference (fusion._text_terms, _rule_terms, _behaviour_terms): the same
+# codes, the same messages character for character, the same contributions bit for bit.
+
+ODD_FLOATS = st.sampled_from(
+    [0.0, -0.0, 0.5, 0.12, 0.75, 2.0, 2.5, 3.5, 1e300, -1e300, math.inf, -math.inf, math.nan]
+)
+_TERM_FIELD_VALUES = {
+    "int": st.one_of(st.integers(0, 14), st.integers(0, 400), st.integers(-3, 2**60)),
+    "bool": st.booleans(),
+    "float": st.one_of(st.floats(0, 4), st.floats(-1e4, 3e6), ODD_FLOATS, st.integers(0, 9)),
+    "float | None": st.one_of(
+        st.none(),
+        st.floats(0, 1),
+        st.floats(-10, 8 * 86400),
+        st.sampled_from([0.0, 59.9, 90.0, 3599.0, 3600.0, 86399.0, 172800.0, 604799.0]),
+        ODD_FLOATS,
+    ),
+}
+TERM_FEATURES = st.builds(
+    Features,
+    **{f.name: _TERM_FIELD_VALUES[str(f.type)] for f in dataclasses.fields(Features)},
+)
+WEIGHTS = st.builds(
+    fusion.PriorWeights,
+    **{
+        name: st.one_of(st.floats(-3, 3), ODD_FLOATS)
+        for name in fusion.PriorWeights.__dataclass_fields__
+    },
+)
+
+
+def term_bits(terms: list[Any]) -> list[tuple[object, object, object]]:
+    return [(code, message, bits(contribution)) for code, message, contribution in terms]
+
+
+def beyond_doubles(features: Features) -> bool:
+    values = [getattr(features, f.name) for f in dataclasses.fields(Features)]
+    huge_int = any(type(v) is int and abs(v) > 2**53 for v in values)
+    return huge_int or features.product_burst_ratio >= 2**53
+
+
+def python_or_error(call: Any, *args: Any) -> list[Any] | type[BaseException]:
+    try:
+        result: list[Any] = call(*args)
+    except (OverflowError, ValueError) as exc:
+        return type(exc)
+    return result
+
+
+@settings(max_examples=1500, deadline=None)
+@given(TERM_FEATURES, st.one_of(st.just(fusion.PriorWeights()), WEIGHTS))
+def test_rule_terms_are_the_python_ones(features: Features, w: fusion.PriorWeights) -> None:
+    got = native().rule_terms(features, w)
+    expected = python_or_error(fusion._rule_terms, features, w)
+    if got is None:  # the C code leaves to Python what would raise there, and numbers past 2**53
+        assert not isinstance(expected, list) or beyond_doubles(features)
+    else:
+        assert isinstance(expected, list)
+        assert term_bits(got) == term_bits(expected)
+
+
+class FixedGroups:
+    """What _behaviour_terms reads of a model: its groups and their values for any features."""
+
+    def __init__(self, groups: tuple[str, ...], values: tuple[float, ...]) -> None:
+        self.groups, self.values = groups, values
+
+    def group_values(self, features: Features) -> tuple[float, ...]:
+        return self.values
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    TERM_FEATURES,
+    st.one_of(
+        st.none(),
+        st.lists(st.one_of(st.floats(-3, 3), ODD_FLOATS), min_size=4, max_size=4).map(tuple),
+    ),
+)
+def test_behaviour_terms_are_the_python_ones(
+    features: Features, values: tuple[float, ...] | None
+) -> None:
+    groups = BEHAVIOUR.groups
+    assert set(groups) == {"ACCOUNT_HISTORY", "VELOCITY_ACCOUNT", "RATING", "PRODUCT_PATTERN"}
+    if values is None:
+        values = BEHAVIOUR.group_values(features)
+    got = native().behaviour_terms(features, groups, values)
+    expected = fusion._behaviour_terms(features, FixedGroups(groups, values))  # type: ignore[arg-type]
+    if got is None:
+        assert beyond_doubles(features)
+    else:
+        assert term_bits(got) == term_bits(expected)
+
+
+def test_behaviour_terms_leave_other_groups_to_python() -> None:
+    f = _features_at_rest()
+    kit = native()
+    assert kit.behaviour_terms(f, ("RATING", "SOMETHING_NEW"), (0.5, 0.5)) is None
+    assert kit.behaviour_terms(f, ("RATING",), (1,)) is None  # an int term
+    assert kit.behaviour_terms(f, ("RATING",), (0.5,)) is not None
+
+
+PUNCTUATION_TEXT = st.lists(
+    st.sampled_from(["!", "!!!", " ", "great ", "best ", "never ", ":) ", "ok ", "food. ", "é "]),
+    max_size=120,
+).map("".join)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.one_of(PUNCTUATION_TEXT, st.text(min_size=1, max_size=200)),
+    st.one_of(st.none(), st.floats(0, 1), st.sampled_from([0.0, 1.0, 1e-7, 0.5, math.nan])),
+    st.floats(0.01, 0.99),
+    st.one_of(st.just(fusion.PriorWeights()), WEIGHTS),
+)
+def test_text_terms_are_the_python_ones(
+    text: str, probability: float | None, prior: float, w: fusion.PriorWeights
+) -> None:
+    if not text:
+        return
+    logit_prior = 0.0 if probability is None else fusion._logit_of_constant(prior)
+    got = native().text_terms(describe_counts(text), probability, logit_prior, w)
+    expected = fusion._text_terms(text, probability, prior, w)
+    assert got is not None
+    assert term_bits(got) == term_bits(expected)
+
+
+def _features_at_rest() -> Features:
+    """Nothing fires: zero counts, no flags, no account age."""
+    values: dict[str, object] = {
+        f.name: False if str(f.type) == "bool" else 0 for f in dataclasses.fields(Features)
+    }
+    return Features(**{**values, "account_age_s": None})  # type: ignore[arg-type]
+
+
+def test_values_of_other_types_leave_the_terms_to_python() -> None:
+    kit = native()
+    rest = _features_at_rest()
+    assert kit.rule_terms(rest, fusion.PriorWeights()) == []
+    young = _with(rest, account_age_s=90.0)
+    assert kit.rule_terms(young, fusion.PriorWeights()) == fusion._rule_terms(
+        young, fusion.PriorWeights()
+    )
+    assert kit.rule_terms(_with(young, account_age_s=90), fusion.PriorWeights()) == (
+        fusion._rule_terms(young, fusion.PriorWeights())
+    )  # an int where a float is expected: the same, as Python gives it
+    assert kit.rule_terms(_with(rest, device_accounts_24h=True), fusion.PriorWeights()) is None
+    assert kit.rule_terms(_with(rest, device_accounts_24h=3.0), fusion.PriorWeights()) is None
+    assert kit.rule_terms(_with(rest, is_headless=1), fusion.PriorWeights()) is None
+    int_weight = fusion.PriorWeights(headless=2)  # type: ignore[arg-type]
+    assert kit.rule_terms(_with(rest, is_headless=True), int_weight) is None
+    counts = describe_counts("fine food")
+    assert kit.text_terms(counts, 1, 0.0, fusion.PriorWeights()) is None  # an int probability
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    TERM_FEATURES,
+    st.one_of(st.none(), st.just(""), PUNCTUATION_TEXT),
+    st.one_of(st.none(), st.floats(0, 1)),
+    st.sampled_from([None, BEHAVIOUR]),
+    st.one_of(st.just(fusion.PriorWeights()), WEIGHTS),
+)
+def test_assess_is_the_same_with_and_without_the_c_terms(
+    features: Features,
+    text: str | None,
+    probability: float | None,
+    behaviour: BehaviourModel | None,
+    w: fusion.PriorWeights,
+) -> None:
+    native()
+    config = FusionConfig(weights=w)
+
+    def run() -> object:
+        try:
+            a = fusion.assess(
+                text=text,
+                text_probability=probability,
+                text_prior=0.3,
+                features=features,
+                behaviour=behaviour,
+                config=config,
+            )
+        except (OverflowError, ValueError) as exc:
+            return type(exc)
+        return (bits(a.risk_score), a.decision, reason_bits(list(a.reasons)))
+
+    with_c = run()
+    kept = fusion._NATIVE
+    fusion._NATIVE = None
+    try:
+        without = run()
+    finally:
+        fusion._NATIVE = kept
+    assert with_c == without
