@@ -34,6 +34,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
+#include <stdarg.h>
 #include <string.h>
 #include <structmember.h>
 
@@ -667,9 +668,78 @@ static int weight(PyObject *weights, int name, double *out) {
 
 #define NUM 400 /* room for any double in 'f' with up to 2 decimals (309 digits), or '%' */
 
-/* format(x, '.<precision>f') into buf; format(x, '.0%') when percent. 0 on a failure (set). */
+/* The integer nearest to the exact a * scale, ties to even (as a double), for 0 <= a < 2**30
+ * and an integer scale of at most 1000: round3's reasoning (see round3) holds for any such
+ * scale, as a * scale < 2**40. */
+static double nearest_scaled(double a, double scale) {
+    const double p = a * scale;
+    const double e = fma(a, scale, -p);
+    const double f = floor(p);
+    const double frac = p - f;
+    if (frac < 0.25) {
+        return f;
+    }
+    if (frac > 0.75) {
+        return f + 1.0;
+    }
+    const double h = frac - 0.5;
+    if (h > -e) {
+        return f + 1.0;
+    }
+    if (h < -e) {
+        return f;
+    }
+    return fmod(f, 2.0) == 0.0 ? f : f + 1.0;
+}
+
+/* the decimal digits of v >= 0 at out, at least min_digits of them (zeros in front); their
+ * count */
+static size_t put_digits(char *out, unsigned long long v, size_t min_digits) {
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    while (n < min_digits) {
+        tmp[n++] = '0';
+    }
+    for (size_t i = 0; i < n; i++) {
+        out[i] = tmp[n - 1 - i];
+    }
+    return n;
+}
+
+/* format(x, '.<precision>f') into buf, or format(x, '.0%') when percent; 0 on a failure (set).
+ * Python's 'f' is the exact value of the double rounded to precision decimals, ties to even
+ * (_Py_dg_dtoa's mode 3), with a '-' for any negative double, -0.0 included; '%' is 'f' of x *
+ * 100 (that product's double) with a '%' after it. Done here for finite values below 2**30
+ * (2**52 for no decimals), through PyOS_double_to_string, as format() does, for any other. */
 static int fmt(char *buf, size_t size, double x, int precision, int percent) {
-    char *s = PyOS_double_to_string(percent ? x * 100.0 : x, 'f', precision, 0, NULL);
+    const double v = percent ? x * 100.0 : x;
+    const double a = fabs(v);
+    if (size >= 40 && precision >= 0 && precision <= 3 &&
+        a < (precision == 0 ? 4503599627370496.0 : 1073741824.0)) {
+        static const unsigned long long scales[] = {1, 10, 100, 1000};
+        const unsigned long long scale = scales[precision];
+        const double d = precision == 0 ? nearbyint(a) : nearest_scaled(a, (double)scale);
+        const unsigned long long digits = (unsigned long long)d;
+        size_t n = 0;
+        if (signbit(v)) {
+            buf[n++] = '-';
+        }
+        n += put_digits(buf + n, digits / scale, 1);
+        if (precision > 0) {
+            buf[n++] = '.';
+            n += put_digits(buf + n, digits % scale, (size_t)precision);
+        }
+        if (percent) {
+            buf[n++] = '%';
+        }
+        buf[n] = '\0';
+        return 1;
+    }
+    char *s = PyOS_double_to_string(v, 'f', precision, 0, NULL);
     if (s == NULL) {
         return 0;
     }
@@ -688,6 +758,82 @@ static int fmt(char *buf, size_t size, double x, int precision, int percent) {
     }
     PyMem_Free(s);
     return 1;
+}
+
+/* An ASCII str from format, which holds only literal ASCII, %lld (long long) and %s (an ASCII
+ * C string): the messages' own PyUnicode_FromFormat, at a fraction of its cost. NULL on a
+ * failure (set). */
+static PyObject *ascii_message(const char *format, ...) {
+    char out[2048];
+    size_t n = 0;
+    va_list args;
+    va_start(args, format);
+    for (const char *c = format; *c != '\0'; c++) {
+        if (n + 24 >= sizeof out) {
+            goto too_long;
+        }
+        if (*c != '%') {
+            out[n++] = *c;
+        } else if (c[1] == 's') {
+            const char *text = va_arg(args, const char *);
+            const size_t k = strlen(text);
+            if (n + k >= sizeof out) {
+                goto too_long;
+            }
+            memcpy(out + n, text, k);
+            n += k;
+            c += 1;
+        } else if (c[1] == 'l' && c[2] == 'l' && c[3] == 'd') {
+            const long long v = va_arg(args, long long);
+            if (v < 0) {
+                out[n++] = '-';
+            }
+            n += put_digits(out + n, v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v,
+                            1);
+            c += 3;
+        } else {
+            va_end(args);
+            PyErr_SetString(PyExc_SystemError, "ascii_message: unknown conversion");
+            return NULL;
+        }
+    }
+    va_end(args);
+    PyObject *message = PyUnicode_New((Py_ssize_t)n, 127);
+    if (message != NULL) {
+        memcpy(PyUnicode_1BYTE_DATA(message), out, n);
+    }
+    return message;
+too_long:
+    va_end(args);
+    PyErr_SetString(PyExc_OverflowError, "ascii_message: message too long");
+    return NULL;
+}
+
+/* fixed(x, precision, percent) -> str: format(x, f'.{precision}f'), or format(x, '.0%') when
+ * percent (precision 0): what the messages print, for the tests. */
+static PyObject *fixed(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 3 || !PyFloat_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "fixed(x: float, precision: int, percent: bool)");
+        return NULL;
+    }
+    const long precision = PyLong_AsLong(args[1]);
+    if (precision == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    const int percent = PyObject_IsTrue(args[2]);
+    if (percent < 0) {
+        return NULL;
+    }
+    if (precision < 0 || precision > 3 || (percent && precision != 0)) {
+        PyErr_SetString(PyExc_ValueError, "fixed: precision 0 to 3, 0 with percent");
+        return NULL;
+    }
+    char buf[NUM];
+    if (!fmt(buf, sizeof buf, PyFloat_AS_DOUBLE(args[0]), (int)precision, percent)) {
+        return NULL;
+    }
+    return PyUnicode_FromString(buf);
 }
 
 /* terms.append((code, message, contribution)); message is stolen. -1 on a failure. */
@@ -772,8 +918,8 @@ static PyObject *text_terms(PyObject *self, PyObject *const *args, Py_ssize_t na
             goto fail;
         }
         PyObject *message =
-            llr >= 0 ? PyUnicode_FromFormat("text resembles known fake reviews (%s)", a)
-                     : PyUnicode_FromFormat(
+            llr >= 0 ? ascii_message("text resembles known fake reviews (%s)", a)
+                     : ascii_message(
                            "text resembles genuine reviews (fake-text score %s)", a);
         if (add(terms, s_text_model, message, llr) < 0) {
             goto fail;
@@ -794,7 +940,7 @@ static PyObject *text_terms(PyObject *self, PyObject *const *args, Py_ssize_t na
         CHECK(weight(w, W_EXCESSIVE_PUNCTUATION, &x));
         const double louder = (double)(loud > 1 ? loud : 1);
         const double c = x * min_2(1.0 + log2(louder / 2.0 + 1) / 2);
-        PyObject *message = PyUnicode_FromFormat(
+        PyObject *message = ascii_message(
             "%lld exclamation marks, %lld runs like '!!!' and %lld emoticons", exclamations, runs,
             emoticons);
         if (add(terms, s_punctuation, message, c) < 0) {
@@ -807,7 +953,7 @@ static PyObject *text_terms(PyObject *self, PyObject *const *args, Py_ssize_t na
             goto fail;
         }
         PyObject *message =
-            PyUnicode_FromFormat("%s of the words are superlatives or absolutes", a);
+            ascii_message("%s of the words are superlatives or absolutes", a);
         if (add(terms, s_extreme, message, x * min_2(extreme_share / 0.12)) < 0) {
             goto fail;
         }
@@ -861,7 +1007,7 @@ static PyObject *rule_terms(PyObject *self, PyObject *const *args, Py_ssize_t na
     CHECK(attr_int(f, F_NET_REVIEWS_1H, &net_r1));
     if (dev24 >= 2) {
         CHECK(weight(w, W_DEVICE_SHARED, &x));
-        PyObject *message = PyUnicode_FromFormat(
+        PyObject *message = ascii_message(
             "device used by %lld accounts in the last 24 h (%lld in 30 days)", dev24, dev30);
         if (add(terms, s_device_shared, message, x * log2((double)dev24)) < 0) {
             goto fail;
@@ -869,14 +1015,14 @@ static PyObject *rule_terms(PyObject *self, PyObject *const *args, Py_ssize_t na
     } else if (dev30 >= 3) {
         CHECK(weight(w, W_DEVICE_SHARED, &x));
         PyObject *message =
-            PyUnicode_FromFormat("device used by %lld accounts in the last 30 days", dev30);
+            ascii_message("device used by %lld accounts in the last 30 days", dev30);
         if (add(terms, s_device_shared, message, x * 0.5 * log2((double)(dev30 - 1))) < 0) {
             goto fail;
         }
     }
     if (dev_r1 >= 4 || dev_r24 >= 10) {
         CHECK(weight(w, W_DEVICE_VELOCITY, &x));
-        PyObject *message = PyUnicode_FromFormat(
+        PyObject *message = ascii_message(
             "%lld reviews from this device in the last hour, %lld in 24 h", dev_r1, dev_r24);
         const double c = x * max_2(doublings(dev_r1, 2), doublings(dev_r24, 5));
         if (add(terms, s_velocity_device, message, c) < 0) {
@@ -885,7 +1031,7 @@ static PyObject *rule_terms(PyObject *self, PyObject *const *args, Py_ssize_t na
     }
     if (ip_a24 >= 3) {
         CHECK(weight(w, W_IP_SHARED, &x));
-        PyObject *message = PyUnicode_FromFormat(
+        PyObject *message = ascii_message(
             "IP address used by %lld accounts in the last 24 h (%lld in the last hour)", ip_a24,
             ip_a1);
         if (add(terms, s_ip_shared, message, x * doublings(ip_a24, 1)) < 0) {
@@ -894,14 +1040,14 @@ static PyObject *rule_terms(PyObject *self, PyObject *const *args, Py_ssize_t na
     } else if (net_a24 >= 5) {
         CHECK(weight(w, W_NETWORK_SHARED, &x));
         PyObject *message =
-            PyUnicode_FromFormat("IP network used by %lld accounts in the last 24 h", net_a24);
+            ascii_message("IP network used by %lld accounts in the last 24 h", net_a24);
         if (add(terms, s_ip_shared, message, x * doublings(net_a24, 2)) < 0) {
             goto fail;
         }
     }
     if (ip_r1 >= 6 || net_r1 >= 12) {
         CHECK(weight(w, W_IP_VELOCITY, &x));
-        PyObject *message = PyUnicode_FromFormat(
+        PyObject *message = ascii_message(
             "%lld reviews from this IP address in the last hour (%lld from its network)", ip_r1,
             net_r1);
         const double c = x * max_2(doublings(ip_r1, 3), doublings(net_r1, 6));
@@ -927,7 +1073,7 @@ static PyObject *rule_terms(PyObject *self, PyObject *const *args, Py_ssize_t na
         if (!fmt(a, sizeof a, usual, 1, 0) || !fmt(b, sizeof b, extreme_share, 0, 1)) {
             goto fail;
         }
-        PyObject *message = PyUnicode_FromFormat(
+        PyObject *message = ascii_message(
             "product received %lld reviews in the last hour and %lld in 24 h against a usual "
             "%s a day (%s of them 1 or 5 stars)",
             prod_r1, prod_r24, a, b);
@@ -940,7 +1086,7 @@ static PyObject *rule_terms(PyObject *self, PyObject *const *args, Py_ssize_t na
     CHECK(attr_int(f, F_DUPLICATE_ACCOUNTS_7D, &duplicates));
     if (duplicates >= 1) {
         CHECK(weight(w, W_DUPLICATE_TEXT, &x));
-        PyObject *message = PyUnicode_FromFormat(
+        PyObject *message = ascii_message(
             "near-identical text posted by %lld other account%s in the last 7 days", duplicates,
             duplicates > 1 ? "s" : "");
         if (add(terms, s_duplicate, message, x * (1 + log2((double)duplicates))) < 0) {
@@ -975,7 +1121,7 @@ static PyObject *rule_terms(PyObject *self, PyObject *const *args, Py_ssize_t na
                   wi * (double)linked_ip) +
             0.5 * (double)(n - 1);
         PyObject *message =
-            PyUnicode_FromFormat("%s tied to reviews moderators confirmed fake", names);
+            ascii_message("%s tied to reviews moderators confirmed fake", names);
         if (add(terms, s_linked, message, c) < 0) {
             goto fail;
         }
@@ -996,7 +1142,7 @@ static PyObject *rule_terms(PyObject *self, PyObject *const *args, Py_ssize_t na
         if (!fmt(a, sizeof a, dubious, 2, 0)) {
             goto fail;
         }
-        PyObject *message = PyUnicode_FromFormat(
+        PyObject *message = ascii_message(
             "username looks machine-generated (dubiousness %s)", a);
         if (add(terms, s_dubious, message, x * dubious) < 0) {
             goto fail;
@@ -1029,7 +1175,7 @@ static PyObject *rule_terms(PyObject *self, PyObject *const *args, Py_ssize_t na
             snprintf(a, sizeof a, "%s days", b);
         }
         PyObject *message =
-            PyUnicode_FromFormat("account created %s before this review", a);
+            ascii_message("account created %s before this review", a);
         if (add(terms, s_account_new, message, x * strength) < 0) {
             goto fail;
         }
@@ -1058,7 +1204,7 @@ static PyObject *rule_terms(PyObject *self, PyObject *const *args, Py_ssize_t na
         int extreme;
         CHECK(attr_bool(f, F_IS_EXTREME_RATING, &extreme));
         CHECK(weight(w, W_RATING_WITHOUT_TEXT, &x));
-        PyObject *message = PyUnicode_FromFormat("%s rating with no comment at all",
+        PyObject *message = ascii_message("%s rating with no comment at all",
                                                  extreme ? "extreme" : "star");
         if (add(terms, s_rating_without_text, message, x) < 0) {
             goto fail;
@@ -1108,7 +1254,7 @@ static PyObject *behaviour_terms(PyObject *self, PyObject *const *args, Py_ssize
             CHECK(attr_int(f, F_ACCOUNT_REVIEWS_BEFORE, &n));
             if (term < 0) {
                 code = s_established;
-                message = PyUnicode_FromFormat("account has %lld earlier review%s", n, plural(n));
+                message = ascii_message("account has %lld earlier review%s", n, plural(n));
             } else {
                 CHECK(attr_bool(f, F_IS_FIRST_REVIEW, &first));
                 if (first) {
@@ -1126,7 +1272,7 @@ static PyObject *behaviour_terms(PyObject *self, PyObject *const *args, Py_ssize
                         snprintf(b, sizeof b, " (%s of them 1 or 5 stars)", a);
                     }
                     code = s_thin_history;
-                    message = PyUnicode_FromFormat("account has only %lld earlier review%s%s", n,
+                    message = ascii_message("account has only %lld earlier review%s%s", n,
                                                    plural(n), b);
                 }
             }
@@ -1136,7 +1282,7 @@ static PyObject *behaviour_terms(PyObject *self, PyObject *const *args, Py_ssize
             CHECK(attr_int(f, F_ACCOUNT_REVIEWS_1H, &n1));
             CHECK(attr_int(f, F_ACCOUNT_REVIEWS_7D, &n7));
             code = term >= 0 ? s_velocity_account : s_pace_ordinary;
-            message = PyUnicode_FromFormat(
+            message = ascii_message(
                 "account posted %lld review%s in the last 24 h (%lld in the last hour, %lld in 7 "
                 "days)",
                 n, plural(n), n1, n7);
@@ -1148,13 +1294,13 @@ static PyObject *behaviour_terms(PyObject *self, PyObject *const *args, Py_ssize
             const char *rating = extreme ? "a 1- or 5-star rating, " : "a 2- to 4-star rating, ";
             code = term >= 0 ? s_rating_deviation : s_rating_typical;
             if (!has_mean) {
-                message = PyUnicode_FromFormat("%son a product with no earlier ratings", rating);
+                message = ascii_message("%son a product with no earlier ratings", rating);
             } else {
                 CHECK(attr_double(f, F_RATING_DEVIATION, &deviation));
                 if (!fmt(a, sizeof a, deviation, 1, 0) || !fmt(b, sizeof b, mean, 1, 0)) {
                     goto fail;
                 }
-                message = PyUnicode_FromFormat("%s%s stars from the product's mean of %s",
+                message = ascii_message("%s%s stars from the product's mean of %s",
                                                rating, a, b);
             }
         } else if (PyUnicode_Compare(group, g_product_pattern) == 0) {
@@ -1168,7 +1314,7 @@ static PyObject *behaviour_terms(PyObject *self, PyObject *const *args, Py_ssize
                 goto fail;
             }
             code = s_product_pattern;
-            message = PyUnicode_FromFormat(
+            message = ascii_message(
                 "product has %lld earlier review%s, %lld in the last 24 h against a usual %s a "
                 "day (%s of them 1 or 5 stars)",
                 n, plural(n), n24, a, b);
@@ -1197,6 +1343,8 @@ static PyMethodDef methods[] = {
     {"finish", (PyCFunction)(void (*)(void))finish, METH_FASTCALL,
      "finish(terms, group_of, group_cap, min_reason, reason_type) -> (total, reasons) | None: "
      "assess's grouping, capping, sum and shown reasons."},
+    {"fixed", (PyCFunction)(void (*)(void))fixed, METH_FASTCALL,
+     "fixed(x, precision, percent) -> str: format(x, '.<precision>f'), or '.0%' (tests)."},
     {"text_terms", (PyCFunction)(void (*)(void))text_terms, METH_FASTCALL,
      "text_terms(counts, text_probability, logit_prior, weights) -> list | None: "
      "fusion._text_terms of a non-empty text."},

@@ -421,3 +421,37 @@ def test_assess_is_the_same_with_and_without_the_c_terms(
     finally:
         fusion._NATIVE = kept
     assert with_c == without
+
+
+NEAR_DECIMAL_TIES = st.integers(-(10**9), 10**9).flatmap(
+    lambda k: st.sampled_from(
+        [
+            (2 * k + 1) / 2,
+            (2 * k + 1) / 20,
+            (2 * k + 1) / 200,
+            (2 * k + 1) / 2000,
+            math.nextafter((2 * k + 1) / 20, math.inf),
+            math.nextafter((2 * k + 1) / 200, -math.inf),
+            k / 100 + 0.005,
+            k / 10 + 0.05,
+        ]
+    )
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.one_of(
+        st.floats(),
+        st.floats(-5, 5),
+        st.floats(-2e9, 2e9),
+        st.floats(-1e-3, 1e-3),
+        NEAR_DECIMAL_TIES,
+        st.sampled_from([0.0, -0.0, 2.0**30, 2.0**52, 2.0**52 + 1, 1e300, 5e-324, -0.004]),
+    ),
+    st.integers(0, 3),
+)
+def test_messages_print_numbers_as_format_does(x: float, precision: int) -> None:
+    kit = native()
+    assert kit.fixed(x, precision, False) == format(x, f".{precision}f")
+    assert kit.fixed(x, 0, True) == format(x, ".0%")
