@@ -44,6 +44,52 @@ JSON = "application/json"
 
 
 def to_review(body: ReviewIn, now_s: float) -> Review:
+    """The Review of a request: what ``reference_to_review`` gives, built at about two thirds of
+    its cost (this runs on every scored request): the frozen dataclasses' slots are set through
+    their own setters, as their __init__ does through object.__setattr__."""
+    account, device = body.account, body.device
+    set_id, set_created_at, set_username, set_email = _ACCOUNT_SLOTS
+    a: Account = _NEW(Account)
+    set_id(a, account.id)
+    set_created_at(a, epoch_s(account.created_at, 0.0) if account.created_at else None)
+    set_username(a, account.username)
+    set_email(a, account.email)
+    set_fingerprint, set_ip, set_user_agent, set_language, set_timezone, set_screen = _DEVICE_SLOTS
+    d: Device = _NEW(Device)
+    ip = device.ip
+    set_fingerprint(d, device.fingerprint)
+    set_ip(d, str(ip) if ip is not None else None)
+    set_user_agent(d, device.user_agent)
+    set_language(d, device.accept_language)
+    set_timezone(d, device.timezone)
+    set_screen(d, device.screen)
+    set_rid, set_pid, set_rating, set_submitted_at, set_text, set_account, set_device = (
+        _REVIEW_SLOTS
+    )
+    r: Review = _NEW(Review)
+    set_rid(r, body.review_id)
+    set_pid(r, body.product_id)
+    set_rating(r, body.rating)
+    set_submitted_at(r, epoch_s(body.submitted_at, now_s))
+    set_text(r, body.text)
+    set_account(r, a)
+    set_device(r, d)
+    return r
+
+
+_NEW = object.__new__
+# Every field of each, in the order to_review sets them (the tests hold them to the fields).
+ACCOUNT_FIELDS = ("id", "created_at", "username", "email")
+DEVICE_FIELDS = ("fingerprint", "ip", "user_agent", "accept_language", "timezone", "screen")
+REVIEW_FIELDS = ("review_id", "product_id", "rating", "submitted_at", "text", "account", "device")
+_ACCOUNT_SLOTS = tuple(Account.__dict__[name].__set__ for name in ACCOUNT_FIELDS)
+_DEVICE_SLOTS = tuple(Device.__dict__[name].__set__ for name in DEVICE_FIELDS)
+_REVIEW_SLOTS = tuple(Review.__dict__[name].__set__ for name in REVIEW_FIELDS)
+
+
+def reference_to_review(body: ReviewIn, now_s: float) -> Review:
+    """The Review of a request, through the dataclasses' constructors: the reference for
+    to_review (tests/unit/test_to_review.py holds them equal)."""
     account, device = body.account, body.device
     return Review(
         review_id=body.review_id,
