@@ -172,32 +172,39 @@ malformed:
  * frac < 0.25, above it when frac > 0.75, and otherwise compared exactly through
  * h = frac - 0.5 (exact by Sterbenz) against -e. D < 2**40 and 1000 are exact doubles, so
  * D / 1000.0 is the correctly rounded quotient: what strtod of the decimal D e-3 gives (and
- * D / 1000 is never half-way between two doubles). The sign goes back on last, -0.0 included. */
+ * D / 1000 is never half-way between two doubles). The sign goes back on last, -0.0 included.
+ *   nearest_scaled below finds D; round3 after it divides and puts the sign back. */
+
+/* The integer nearest to the exact a * scale, ties to even (as a double), for 0 <= a < 2**30
+ * and an integer scale of at most 1000 (round3's 1000; the messages' 10 and 100): the reasoning
+ * above holds for any such scale, as a * scale < 2**40. */
+static double nearest_scaled(double a, double scale) {
+    const double p = a * scale;
+    const double e = fma(a, scale, -p);
+    const double f = floor(p);
+    const double frac = p - f;
+    if (frac < 0.25) {
+        return f;
+    }
+    if (frac > 0.75) {
+        return f + 1.0;
+    }
+    const double h = frac - 0.5;
+    if (h > -e) {
+        return f + 1.0;
+    }
+    if (h < -e) {
+        return f;
+    }
+    return fmod(f, 2.0) == 0.0 ? f : f + 1.0;
+}
+
 static int round3(double x, double *out) {
     const double a = fabs(x);
     if (!(a < 1073741824.0)) {
         return 0;
     }
-    const double p = a * 1000.0;
-    const double e = fma(a, 1000.0, -p);
-    const double f = floor(p);
-    const double frac = p - f;
-    double d;
-    if (frac < 0.25) {
-        d = f;
-    } else if (frac > 0.75) {
-        d = f + 1.0;
-    } else {
-        const double h = frac - 0.5;
-        if (h > -e) {
-            d = f + 1.0;
-        } else if (h < -e) {
-            d = f;
-        } else {
-            d = fmod(f, 2.0) == 0.0 ? f : f + 1.0;
-        }
-    }
-    *out = copysign(d / 1000.0, x);
+    *out = copysign(nearest_scaled(a, 1000.0) / 1000.0, x);
     return 1;
 }
 
@@ -667,30 +674,6 @@ static int weight(PyObject *weights, int name, double *out) {
 }
 
 #define NUM 400 /* room for any double in 'f' with up to 2 decimals (309 digits), or '%' */
-
-/* The integer nearest to the exact a * scale, ties to even (as a double), for 0 <= a < 2**30
- * and an integer scale of at most 1000: round3's reasoning (see round3) holds for any such
- * scale, as a * scale < 2**40. */
-static double nearest_scaled(double a, double scale) {
-    const double p = a * scale;
-    const double e = fma(a, scale, -p);
-    const double f = floor(p);
-    const double frac = p - f;
-    if (frac < 0.25) {
-        return f;
-    }
-    if (frac > 0.75) {
-        return f + 1.0;
-    }
-    const double h = frac - 0.5;
-    if (h > -e) {
-        return f + 1.0;
-    }
-    if (h < -e) {
-        return f;
-    }
-    return fmod(f, 2.0) == 0.0 ? f : f + 1.0;
-}
 
 /* the decimal digits of v >= 0 at out, at least min_digits of them (zeros in front); their
  * count */
