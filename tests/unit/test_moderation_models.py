@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zlib
 
+import orjson
 import pytest
 import zstandard
 from hypothesis import given
@@ -11,6 +12,10 @@ from hypothesis import strategies as st
 
 from service.moderation import keys
 from service.moderation.models import (
+    FEATURE_SCHEMA,
+    FEATURE_SCHEMAS,
+    RECORD_DICT_ID,
+    FeatureValue,
     Reason,
     ReasonPrecision,
     ScoredReview,
@@ -21,7 +26,9 @@ from service.moderation.models import (
     key_id,
     min_priority,
     priority,
+    record_json,
 )
+from service.scoring.features import FEATURE_NAMES
 
 risks = st.floats(min_value=0, max_value=1)
 times = st.floats(min_value=0, max_value=4_000_000_000)
@@ -71,9 +78,8 @@ def test_malformed_cursors_are_refused(bad: str) -> None:
         decode_cursor(bad)
 
 
-@given(st.text(max_size=300) | st.none(), st.floats(min_value=0, max_value=1))
-def test_record_round_trip(text: str | None, risk: float) -> None:
-    scored = ScoredReview(
+def _scored(text: str | None, risk: float, features: dict[str, FeatureValue]) -> ScoredReview:
+    return ScoredReview(
         review_id="r-1",
         product_id="p-1",
         risk_score=risk,
@@ -82,12 +88,73 @@ def test_record_round_trip(text: str | None, risk: float) -> None:
         text=text,
         scored_at=1_795_000_000.5,
         model_version="m",
-        features={"a": 1, "b": 0.5, "c": True, "d": None},
+        features=features,
     )
-    raw = encode_scored(scored)
-    assert decode_scored(raw) == scored
-    # A record written before the switch to zstd (zlib, same JSON) still reads.
-    assert decode_scored(zlib.compress(zstandard.ZstdDecompressor().decompress(raw))) == scored
+
+
+def _schema_features(seed: int) -> dict[str, FeatureValue]:
+    values: list[FeatureValue] = [seed, seed / 7, seed % 2 == 0, None]
+    return {name: values[i % 4] for i, name in enumerate(FEATURE_NAMES)}
+
+
+def _earlier_form(scored: ScoredReview) -> bytes:
+    """A record as encode_scored wrote it before the dictionary: the features as an object."""
+    return orjson.dumps(
+        {
+            "id": scored.review_id,
+            "p": scored.product_id,
+            "r": scored.risk_score,
+            "d": scored.decision,
+            "rs": [[r.code, r.message, r.contribution] for r in scored.reasons],
+            "t": scored.text,
+            "at": scored.scored_at,
+            "mv": scored.model_version,
+            "f": dict(scored.features),
+        }
+    )
+
+
+@given(st.text(max_size=300) | st.none(), st.floats(min_value=0, max_value=1), st.integers(0, 99))
+def test_record_round_trip(text: str | None, risk: float, seed: int) -> None:
+    for features in ({"a": 1, "b": 0.5, "c": True, "d": None}, _schema_features(seed)):
+        scored = _scored(text, risk, features)
+        raw = encode_scored(scored)
+        assert zstandard.get_frame_parameters(raw).dict_id == RECORD_DICT_ID
+        assert decode_scored(raw) == scored
+        # Records written before (zstd without a dictionary, or zlib; features as an object)
+        # still read.
+        old = _earlier_form(scored)
+        assert decode_scored(zstandard.ZstdCompressor(level=1).compress(old)) == scored
+        assert decode_scored(zlib.compress(old)) == scored
+
+
+def test_features_of_the_schema_go_as_values_and_others_as_an_object() -> None:
+    listed = orjson.loads(record_json(_scored("ok", 0.5, _schema_features(3))))
+    assert listed["fs"] == FEATURE_SCHEMA
+    assert listed["f"] == list(_schema_features(3).values())
+    reordered = dict(reversed(list(_schema_features(3).items())))
+    as_object = orjson.loads(record_json(_scored("ok", 0.5, reordered)))
+    assert "fs" not in as_object
+    assert as_object["f"] == reordered
+
+
+def test_the_feature_schema_is_pinned() -> None:
+    # A change of Features changes this id: keep the old names in FEATURE_SCHEMAS (stored
+    # records name their schema), then pin the new id here.
+    assert FEATURE_SCHEMA == "a7291c73950e"
+    assert FEATURE_SCHEMAS[FEATURE_SCHEMA] == FEATURE_NAMES
+
+
+def test_records_of_an_unknown_schema_or_dictionary_are_refused() -> None:
+    data = orjson.loads(record_json(_scored("ok", 0.5, _schema_features(1))))
+    data["fs"] = "000000000000"
+    with pytest.raises(ValueError, match="unknown feature schema"):
+        decode_scored(zlib.compress(orjson.dumps(data)))
+    samples = [record_json(_scored(f"text {i}", i / 300, _schema_features(i))) for i in range(300)]
+    other = zstandard.train_dictionary(2048, samples, dict_id=RECORD_DICT_ID + 1, threads=1)
+    raw = zstandard.ZstdCompressor(dict_data=other).compress(samples[0])
+    with pytest.raises(ValueError, match="unknown dictionary"):
+        decode_scored(raw)
 
 
 def test_precision_of_nothing_decided_is_unknown() -> None:
