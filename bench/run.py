@@ -5,8 +5,9 @@ with BENCH_WORKERS workers, the ceiling app (bench/ceiling.py) with as many, and
 with the same generated stream of reviews (bench/gen_reviews.py) through bench/wrk/score.lua.
 Both apps are up together and take turns, one measured phase each (`interleave`). For each app:
 a closed-loop saturation run, the highest fixed rate it sustains (no error, no degraded answer,
-the rate achieved, p99 under BENCH_SUSTAIN_P99_MS), then fixed rates at fractions of that maximum
-with p50/p95/p99/max latency, CPU and RSS per worker. Then the service at half its maximum with
+the rate achieved, p99 under BENCH_SUSTAIN_P99_MS; a rate that fails is run again and fails only
+if that run fails too), then fixed rates at fractions of that maximum with p50/p95/p99/max
+latency, CPU and RSS per worker. Then the service at half its maximum with
 Redis frozen (SIGSTOP) for BENCH_FREEZE_S in the middle. The parts alone (bench/parts.py) run
 first. Results: bench/results/<stamp>/{results.json,results.md} and bench/results/latest.{json,md}.
 Settings (environment): see Config.from_env.
@@ -72,6 +73,7 @@ class Config:
     sustain_precision: float
     sustain_p99_ms: float
     sustain_degraded_share: float
+    sustain_confirm: int
     connections: int
     saturation_connections: int
     saturation_rounds: int
@@ -106,6 +108,10 @@ class Config:
             sustain_p99_ms=_env_float("BENCH_SUSTAIN_P99_MS", 100),
             # Degraded answers (Redis part skipped) allowed in a sustained run, as a share.
             sustain_degraded_share=_env_float("BENCH_SUSTAIN_DEGRADED_SHARE", 0.001),
+            # A rate that fails is run again this many times, and fails only if every run does:
+            # a spell of the shared machine (the host took the core for a few hundred ms, seen
+            # for both apps) then does not set the maximum.
+            sustain_confirm=_env_int("BENCH_SUSTAIN_CONFIRM", 1),
             # Connections of the fixed-rate runs: enough to keep the schedule through a stall.
             connections=_env_int("BENCH_CONNECTIONS", 64),
             # The closed loop bounds the sustained-rate search from above, so it must keep the
@@ -643,9 +649,17 @@ def app_phases(
     try:
         fraction = next(search)
         while True:
-            p = run(f"sustain-{fraction:.2f}", closed_rate * fraction, cfg.connections)
+            name = f"sustain-{fraction:.2f}"
+            p = run(name, closed_rate * fraction, cfg.connections)
             tried.append(p)
             ok = sustains(cfg, p)
+            for again in range(1, cfg.sustain_confirm + 1):
+                if ok:
+                    break
+                yield
+                p = run(f"{name}-again-{again}", closed_rate * fraction, cfg.connections)
+                tried.append(p)
+                ok = sustains(cfg, p)
             if ok:
                 passed[fraction] = p
             yield
