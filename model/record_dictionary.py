@@ -54,7 +54,11 @@ def sample_records(n: int = SAMPLES, seed: int = SEED) -> list[bytes]:
     from service.text_model import TextModel
 
     # Generated sentences, not the shared data's texts, whatever is beside the checkout.
-    gen_reviews.SHARED_TEXT = ROOT / "no-shared-text"
+    shared_text, gen_reviews.SHARED_TEXT = gen_reviews.SHARED_TEXT, ROOT / "no-shared-text"
+    try:
+        bodies = gen_reviews.generate(n, seed=seed, now_s=START_S)
+    finally:
+        gen_reviews.SHARED_TEXT = shared_text
     settings = Settings(hmac_key="unused")
     classifier = TextModel.load(DEFAULT_ARTIFACT_DIR)
     behaviour = BehaviourModel.load(settings.behaviour_model_path)
@@ -62,7 +66,7 @@ def sample_records(n: int = SAMPLES, seed: int = SEED) -> list[bytes]:
     state = MemoryFeatureState(HMAC_KEY)
     version = f"{classifier.version} / {behaviour.version}"
     out = []
-    for i, body in enumerate(gen_reviews.generate(n, seed=seed, now_s=START_S)):
+    for i, body in enumerate(bodies):
         body["review_id"] = f"sample-{i}"
         review = to_review(ReviewIn.model_validate(body), START_S + i * 0.5)
         features = state.observe(review)

@@ -151,9 +151,9 @@ FEATURE_SCHEMAS: dict[str, tuple[str, ...]] = {FEATURE_SCHEMA: FEATURE_NAMES}
 
 # zstd with a dictionary of what records repeat (keys, reason codes and messages, common numbers),
 # trained on synthetic records without their text (model/record_dictionary.py builds it; frames
-# name it by its ID). On records of the bench's stream with real review texts: 1,178 bytes and
-# 10.6 µs a record for the JSON object of the features with zstd level 1 and no dictionary (the
-# earlier form, still read); 517 bytes and 5.6 µs for the schema's list with the dictionary.
+# name it by its ID). On records of the bench's stream with real review texts: 1,142 bytes and
+# 10.5 µs a record for the JSON object of the features with zstd level 1 and no dictionary (the
+# earlier form, still read); 515 bytes and 6.2 µs for the schema's list with the dictionary.
 RECORD_DICT_PATH = Path(__file__).with_name("records.zdict")
 RECORD_DICT_ID = 0x52470001
 
@@ -177,7 +177,7 @@ _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 def encode_scored(scored: ScoredReview) -> bytes:
     """The compact record kept in Redis, one per scored review: ``record_json``, zstd with the
-    records' dictionary (about 44% of the earlier form's bytes, at about half its CPU)."""
+    records' dictionary (about 45% of the earlier form's bytes, at about 60% of its CPU)."""
     return _codec()[0].compress(record_json(scored))
 
 
