@@ -21,7 +21,7 @@ from service.features.store import FeatureStore
 from service.moderation.models import ScoredReview
 from service.moderation.queue import ModerationQueue
 from service.scorer import Scored
-from service.scoring.features import features_as_dict
+from service.scoring.features import feature_row
 
 log = logging.getLogger("reviewguard.recording")
 
@@ -38,7 +38,7 @@ def scored_review(scored: Scored) -> ScoredReview:
         scored.review.text,
         scored.review.submitted_at,
         verdict.model_version,
-        features_as_dict(scored.features) if scored.features else {},
+        feature_row(scored.features) if scored.features else {},
     )
 
 

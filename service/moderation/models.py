@@ -7,7 +7,7 @@ import hashlib
 import math
 import re
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -16,12 +16,12 @@ import orjson
 import zstandard
 
 # The scorer's own reason type: a verdict's reasons go into the record as they are.
-from service.scoring.features import FEATURE_NAMES
+from service.scoring.features import FEATURE_NAMES, FeatureRow
+from service.scoring.features import FeatureValue as FeatureValue
 from service.scoring.fusion import Reason as Reason
 
 Verdict = Literal["fake", "genuine"]
 VERDICTS: frozenset[str] = frozenset({"fake", "genuine"})
-FeatureValue = float | int | bool | None
 
 # Ids that are short and plain go into keys as they are (readable in redis-cli); anything else is
 # replaced by its hash, so a key never grows with caller input and never carries a `{`, `}` or `/`.
@@ -184,8 +184,10 @@ def encode_scored(scored: ScoredReview) -> bytes:
 def record_json(scored: ScoredReview) -> bytes:
     """A record as JSON: short field names, the features as the values of a schema."""
     features = scored.features
-    f: list[FeatureValue] | dict[str, FeatureValue]
-    if tuple(features) == FEATURE_NAMES:
+    f: Sequence[FeatureValue] | dict[str, FeatureValue]
+    if isinstance(features, FeatureRow):  # the scorer's: the schema's values, in order
+        f, fs = features.row, FEATURE_SCHEMA
+    elif tuple(features) == FEATURE_NAMES:
         f, fs = list(features.values()), FEATURE_SCHEMA
     else:
         f, fs = dict(features), None

@@ -28,7 +28,8 @@ from service.moderation.models import (
     priority,
     record_json,
 )
-from service.scoring.features import FEATURE_NAMES
+from service.scoring.features import FEATURE_NAMES, FeatureRow, feature_row, features_as_dict
+from tests.unit.factories import features as make_features
 
 risks = st.floats(min_value=0, max_value=1)
 times = st.floats(min_value=0, max_value=4_000_000_000)
@@ -136,6 +137,24 @@ def test_features_of_the_schema_go_as_values_and_others_as_an_object() -> None:
     as_object = orjson.loads(record_json(_scored("ok", 0.5, reordered)))
     assert "fs" not in as_object
     assert as_object["f"] == reordered
+
+
+def test_a_feature_row_is_recorded_as_the_dict_of_the_same_snapshot() -> None:
+    # The scorer hands its features over as a FeatureRow (no dict built per review): the
+    # record's bytes, and what decodes from them, are those of the plain dict.
+    snapshot = make_features(
+        account_reviews_24h=4, product_mean_rating_before=None, linked_device=True
+    )
+    row, plain = feature_row(snapshot), features_as_dict(snapshot)
+    assert row == plain and dict(row) == plain and list(row.values()) == list(plain.values())
+    assert record_json(_scored("ok", 0.5, row)) == record_json(_scored("ok", 0.5, plain))
+    scored = _scored("ok", 0.5, row)
+    assert decode_scored(encode_scored(scored)).features == plain
+    assert row["account_reviews_24h"] == 4
+    with pytest.raises(KeyError):
+        row["no_such_feature"]
+    with pytest.raises(ValueError, match="values for"):
+        FeatureRow((1, 2))
 
 
 def test_the_feature_schema_is_pinned() -> None:
