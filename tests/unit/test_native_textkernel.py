@@ -100,6 +100,9 @@ def test_arrays_the_c_kernel_does_not_take_are_refused(kernel: TextKernel) -> No
     bad: list[dict[str, object]] = [
         {"weights": kernel._weights.astype(np.float32)},
         {"weights": kernel._weights[:, :1].copy()},
+        # weights that are not products of float32 idf and coefficients (C keeps those only)
+        {"weights": kernel._weights * (1 + 2**-40)},
+        {"weights": np.column_stack([kernel._weights[:, 0], kernel._weights[:, 1] + 2**-60])},
         {"stride": 0},
         {"order": [5, 0]},
         {"order": [0]},
