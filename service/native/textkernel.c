@@ -19,9 +19,9 @@
  * - counts: per distinct feature id (value // stride) a count kept zero between calls, in the
  *   feature's own 16-byte slot beside its float32 idf and coefficient (one cache line holds
  *   what an occurrence and the block sums touch, where separate arrays of counts and float64
- *   weights took two; 1.4 MB in all instead of 1.8); tf = 1 + ln(count)
- *   from the same table numpy takes it from; per block the sums of tf^2 idf^2 and tf idf coef;
- *   score = dot / (sqrt(sq) or 1).
+ *   weights took two; 1.4 MB in all instead of 1.8); tf = 1 + ln(count) from the same table
+ *   numpy takes it from; per block the sums of tf^2 idf^2 and tf idf coef; score = dot /
+ *   (sqrt(sq) or 1).
  *
  * Occurrences of a block's dead feature are not counted: its weights are zero (checked), so
  * they add nothing. Sums run in first-occurrence order rather than in id order: results equal the
