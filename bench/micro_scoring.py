@@ -95,6 +95,7 @@ def run(inputs: Path, root: Path, repeats: int, only: set[str] | None) -> None:
     from service.monitoring.metrics import MonitoringMetrics
     from service.monitoring.profile import ReferenceProfile, describe, observations
     from service.scorer import Scored, Verdict
+    from service.scoring import features as features_module
     from service.scoring.behaviour import BehaviourModel
     from service.scoring.features import derive_features, features_as_dict
     from service.scoring.fusion import (
@@ -108,6 +109,10 @@ def run(inputs: Path, root: Path, repeats: int, only: set[str] | None) -> None:
     from service.scoring.text_fingerprint import normalise, simhash_of
     from service.scoring.text_signals import describe_text
     from service.settings import Settings
+
+    # What the service hands to the record (scored_review): the FeatureRow where the checkout
+    # has it (since 14e614d), else the dict; the encoded bytes are the same.
+    record_features = getattr(features_module, "feature_row", features_as_dict)
 
     items = pickle.loads(inputs.read_bytes())
     reviews = [to_review(ReviewIn.model_validate(json.loads(b)), at) for b, at, *_ in items]
@@ -161,7 +166,7 @@ def run(inputs: Path, root: Path, repeats: int, only: set[str] | None) -> None:
             text=s.review.text,
             scored_at=s.review.submitted_at,
             model_version=v.model_version,
-            features=features_as_dict(s.features),
+            features=record_features(s.features),
         )
         for s, v in zip(scored, verdicts, strict=True)
     ]
@@ -257,6 +262,7 @@ def run(inputs: Path, root: Path, repeats: int, only: set[str] | None) -> None:
         "AuditTrail.observe": (observe_audit, scored),
         "encode_scored": (encode_scored, queued),
         "features_as_dict": (features_as_dict, features),
+        "record_features": (record_features, features),
         "Metrics.observe_scored": (metrics.observe_scored, scored),
     }
     signature = hashlib.sha256(
