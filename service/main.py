@@ -318,6 +318,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gc.set_threshold(*DEFAULT_GC_THRESHOLDS)
 
     app = FastAPI(title="reviewguard", version="1", lifespan=lifespan)
+    routes.add_score_route(app)
     app.include_router(routes.router)
     app.include_router(moderation.router, prefix="", dependencies=[Depends(require_api_key)])
     app.include_router(moderation.page_router)
