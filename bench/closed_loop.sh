@@ -2,7 +2,7 @@
 # One app, one closed-loop wrk run: requests per second, the worker's CPU per request and (full
 # path) the Redis server's CPU per request.
 # A quicker A/B probe than `make bench` (e.g. REVIEWGUARD_NATIVE=0 vs 1, alternated).
-#   bench/closed_loop.sh full|ceiling [SECONDS] [CONNECTIONS]
+#   bench/closed_loop.sh full|ceiling|ceiling-lean [SECONDS] [CONNECTIONS]
 # Worker on core 0; a private redis-server (port $BENCH_REDIS_PORT, default 6391, flushed first)
 # and wrk on core 1; the bench's request stream (bench/gen_reviews.py, generated once).
 set -euo pipefail
@@ -26,7 +26,8 @@ write_bodies(Path('$BODIES'), generate(20000))"
 case $APP in
     full) FACTORY=service.main:create_app ;;
     ceiling) FACTORY=bench.ceiling:create_ceiling_app ;;
-    *) echo "usage: $0 full|ceiling [SECONDS] [CONNECTIONS]" >&2; exit 2 ;;
+    ceiling-lean) FACTORY=bench.ceiling:create_lean_ceiling_app ;;
+    *) echo "usage: $0 full|ceiling|ceiling-lean [SECONDS] [CONNECTIONS]" >&2; exit 2 ;;
 esac
 export REVIEWGUARD_REDIS_URL=redis://127.0.0.1:$PORT/0 REVIEWGUARD_HMAC_KEY=bench-only-not-secret
 taskset -c 0 $PY -m uvicorn --factory $FACTORY --host 127.0.0.1 --port "$HTTP_PORT" \

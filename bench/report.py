@@ -64,6 +64,24 @@ def markdown(r: dict[str, Any]) -> str:
         f"{c['saturation']['stats']['rate_per_s']:.0f} | {v['saturation_ratio']:.2f} |",
         f"| worker CPU per request at saturation (µs) | {v['cpu_per_request_us']['full']:.0f} | "
         f"{v['cpu_per_request_us']['ceiling']:.0f} | {v['cpu_ratio']:.2f} (ceiling/full) |",
+    ]
+    lean = v.get("lean_ceiling")
+    if lean:
+        out += [
+            "",
+            "The ceiling is a bare FastAPI endpoint (FastAPI's handler parses the body into "
+            "`ReviewIn`). The service's scoring route takes a leaner way in for well-formed "
+            "requests (`LeanRoute`); the same constant behind that way in, in closed loop only:",
+            "",
+            "| | full path | lean ceiling | ratio |",
+            "| --- | ---: | ---: | ---: |",
+            f"| closed-loop saturation (req/s) | {f['saturation']['stats']['rate_per_s']:.0f} | "
+            f"{lean['saturation_rate_per_s']:.0f} | {lean['saturation_ratio']:.2f} |",
+            f"| worker CPU per request at saturation (µs) | "
+            f"{v['cpu_per_request_us']['full']:.0f} | {lean['cpu_per_request_us']:.0f} | "
+            f"{lean['cpu_ratio']:.2f} (lean ceiling/full) |",
+        ]
+    out += [
         "",
         "## Checks",
         "",
@@ -95,7 +113,10 @@ def markdown(r: dict[str, Any]) -> str:
         "CPU % | CPU µs/req | RSS MiB | machine CPU pressure |",
         "| --- | --- " + "| ---: " * 12 + "|",
     ]
-    for name, res in (("ceiling", c), ("full", f)):
+    apps = [("ceiling", c), ("full", f)]
+    if r.get("ceiling_lean"):
+        apps.append(("ceiling-lean", r["ceiling_lean"]))
+    for name, res in apps:
         rounds = res.get("saturation_rounds") or [res["saturation"]]
         for p in rounds:
             median = len(rounds) > 1 and p["name"] == res["saturation"]["name"]

@@ -45,7 +45,11 @@ HMAC_KEY = "bench-only-not-secret"
 APPS = {
     "ceiling": "bench.ceiling:create_ceiling_app",
     "full": "service.main:create_app",
+    # The ceiling's constant behind the service's own way in (a LeanRoute): closed loop only,
+    # beside the figures, to tell the scoring's own cost from the way in's (bench/ceiling.py).
+    "ceiling-lean": "bench.ceiling:create_lean_ceiling_app",
 }
+SATURATION_ONLY = ("ceiling-lean",)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -616,11 +620,17 @@ Steps = Generator[None, None, dict[str, Any]]
 
 
 def app_phases(
-    cfg: Config, app: App, bodies: Path, workdir: Path, quiet: Sequence[App] = ()
+    cfg: Config,
+    app: App,
+    bodies: Path,
+    workdir: Path,
+    quiet: Sequence[App] = (),
+    search: bool = True,
 ) -> Steps:
     """Saturation, the maximum sustained rate, then fixed fractions of it: a generator that
     yields after each measured phase and returns the app's results. Before each phase it waits
-    until `app` and every app of `quiet` are idle (`settle`)."""
+    until `app` and every app of `quiet` are idle (`settle`). ``search=False``: saturation
+    only (no maximum, no fixed rates)."""
 
     def run(phase: str, rate: float, connections: int, **kw: Any) -> Phase:
         for other in (app, *quiet):
@@ -636,6 +646,14 @@ def app_phases(
         rounds.append(run(name, 0, cfg.saturation_connections))
         yield
     saturation = median_phase(rounds)
+    if not search:
+        return {
+            "saturation": saturation,
+            "saturation_rounds": rounds,
+            "max_sustained_rate": 0.0,
+            "sustain_tries": [],
+            "fixed": [],
+        }
     # Degraded answers are not throughput: when the closed loop pushes Redis past its budget,
     # the breaker answers without it, cheaply, and would inflate the rate the search starts
     # from (run 20261127-232219: 3,303 of ~8,900 answers degraded). Count only the full ones.
@@ -849,7 +867,11 @@ def at_fraction(result: dict[str, Any], fraction: float) -> Phase | None:
 
 
 def verdicts(
-    cfg: Config, ceiling: dict[str, Any], full: dict[str, Any], frozen: dict[str, Any] | None
+    cfg: Config,
+    ceiling: dict[str, Any],
+    full: dict[str, Any],
+    frozen: dict[str, Any] | None,
+    lean: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     c_max, f_max = ceiling["max_sustained_rate"], full["max_sustained_rate"]
     ratio = f_max / c_max if c_max else 0.0
@@ -870,6 +892,16 @@ def verdicts(
         "throughput_ratio_at_least_0_5": ratio >= 0.5,
         "throughput_ratio_at_least_0_7": ratio >= 0.7,
     }
+    if lean is not None and lean["saturation"].stats["rate_per_s"]:
+        lean_cpu = lean["saturation"].worker_cpu_us_per_request
+        out["lean_ceiling"] = {
+            "saturation_rate_per_s": lean["saturation"].stats["rate_per_s"],
+            "saturation_ratio": round(
+                full["saturation"].stats["rate_per_s"] / lean["saturation"].stats["rate_per_s"], 3
+            ),
+            "cpu_per_request_us": lean_cpu,
+            "cpu_ratio": round(lean_cpu / f_cpu, 3) if f_cpu and lean_cpu else 0.0,
+        }
     if half is not None:
         p99 = half.stats["latency_ms"]["p99"]
         out["p99_at_half_ms"] = p99
@@ -929,14 +961,19 @@ def main() -> int:
         with contextlib.ExitStack() as stack:
             up = {
                 name: stack.enter_context(serve(cfg, name, env, out / f"server-{name}.log"))
-                for name in ("ceiling", "full")
+                for name in APPS
             }
             # Both apps stay up (the idle one costs nothing) and take turns, phase by phase.
             redis_cpu0 = redis.cpu_s()
             apps = interleave(
                 {
                     name: app_phases(
-                        cfg, app, bodies, out, [a for a in up.values() if a is not app]
+                        cfg,
+                        app,
+                        bodies,
+                        out,
+                        [a for a in up.values() if a is not app],
+                        search=name not in SATURATION_ONLY,
                     )
                     for name, app in up.items()
                 }
@@ -951,8 +988,11 @@ def main() -> int:
         result["ceiling"] = app_json(apps["ceiling"])
         result["full"] = app_json(apps["full"])
         result["full"]["redis_cpu_s"] = apps["full"].get("redis_cpu_s")
+        result["ceiling_lean"] = app_json(apps["ceiling-lean"])
         frozen = result.get("redis_frozen")
-        result["verdicts"] = verdicts(cfg, apps["ceiling"], apps["full"], frozen)
+        result["verdicts"] = verdicts(
+            cfg, apps["ceiling"], apps["full"], frozen, apps["ceiling-lean"]
+        )
         if frozen is not None:
             frozen["phase"] = phase_json(frozen["phase"])
     result["elapsed_s"] = round(time.monotonic() - t_start, 1)

@@ -99,7 +99,11 @@ def test_the_median_closed_loop_counts_not_a_stalled_or_a_fast_one() -> None:
 
 
 def _sustained_max(
-    monkeypatch: pytest.MonkeyPatch, limit: float, spells: set[str], confirm: int
+    monkeypatch: pytest.MonkeyPatch,
+    limit: float,
+    spells: set[str],
+    confirm: int,
+    search: bool = True,
 ) -> tuple[float, list[str]]:
     """app_phases against a scripted app: it sustains up to `limit` x its closed-loop rate of
     1000/s, except in the phases named in `spells` (a slow spell of the machine: p99 1 s)."""
@@ -125,7 +129,7 @@ def _sustained_max(
     cfg = dataclasses.replace(
         bench_run.Config.from_env(), saturation_rounds=1, fractions=(), sustain_confirm=confirm
     )
-    steps = bench_run.app_phases(cfg, app=None, bodies=None, workdir=None)  # type: ignore[arg-type]
+    steps = bench_run.app_phases(cfg, app=None, bodies=None, workdir=None, search=search)  # type: ignore[arg-type]
     result = interleave({"app": steps})["app"]
     return result["max_sustained_rate"], names
 
@@ -149,3 +153,11 @@ def test_a_rate_that_fails_twice_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in firsts:
         failed = float(name.removeprefix("sustain-")) > 0.5
         assert (f"{name}-again-1" in names) == failed, name
+
+
+def test_an_app_measured_for_saturation_only_runs_no_search(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    found, names = _sustained_max(monkeypatch, 0.97, set(), confirm=1, search=False)
+    assert names == ["warmup", "saturation"]
+    assert found == 0.0
