@@ -22,10 +22,10 @@ ways agree (tests/api/test_lean_route.py holds them to it).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import Request
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
@@ -35,8 +35,6 @@ from service.metrics import Message, Receive, Scope, Send
 JSON_TYPES = (b"application/json", b"application/json; charset=utf-8")
 """Content types the lean way accepts as they are; any other goes to FastAPI's handler (which
 also takes ``+json`` subtypes, other parameters and no content type at all its own way)."""
-
-Endpoint = Callable[[Any, Request], Awaitable[Response]]
 
 
 class LeanRoute(APIRoute):
@@ -85,7 +83,7 @@ def _body_model(route: APIRoute) -> type[BaseModel]:
     parameters = list(inspect.signature(route.endpoint).parameters)
     if not inspect.iscoroutinefunction(route.endpoint) or len(parameters) != 2:
         problems.append("the endpoint must be async def endpoint(body, request)")
-    elif dependant.request_param_name != parameters[1] or body[0].name != parameters[0]:
+    elif dependant.request_param_name != parameters[1] or [b.name for b in body] != parameters[:1]:
         problems.append("the endpoint must take the body first and the request second")
     if problems:
         raise TypeError(f"LeanRoute {route.path}: " + "; ".join(problems))
