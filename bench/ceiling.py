@@ -12,9 +12,10 @@ and opens the Redis client, but the shadowing route never uses them.
 Run: `uvicorn --factory bench.ceiling:create_ceiling_app` (same environment as the service).
 
 `create_lean_ceiling_app` is the same constant behind the service's own way in instead: a
-`LeanRoute` (service/api/lean_route.py), as POST /v1/reviews/score has, rather than FastAPI's
-generic handler. The ceiling above is the figure the checks use (a bare FastAPI endpoint parsing
-the same request); this one tells what the scoring itself costs beside the same way in.
+`LeanRoute` (service/api/lean_route.py) registered as the service registers POST
+/v1/reviews/score (`add_score_route`), rather than FastAPI's generic handler. The ceiling above
+is the figure the checks use (a bare FastAPI endpoint parsing the same request); this one tells
+what the scoring itself costs beside the same way in.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 
 from service.api.guards import require_api_key
-from service.api.lean_route import LeanRoute
+from service.api.routes import add_score_route
 from service.api.schemas import ReviewIn, ScoreOut
 from service.main import create_app
 from service.settings import Settings
@@ -81,13 +82,5 @@ def create_ceiling_app(settings: Settings | None = None) -> FastAPI:
 
 def create_lean_ceiling_app(settings: Settings | None = None) -> FastAPI:
     app = create_app(settings)
-    app.router.add_api_route(
-        "/v1/reviews/score",
-        lean_score_review,
-        methods=["POST"],
-        response_model=ScoreOut,
-        dependencies=[Depends(require_api_key)],
-        route_class_override=LeanRoute,
-    )
-    app.router.routes.insert(0, app.router.routes.pop())  # shadows the real one
+    add_score_route(app, lean_score_review)  # in front of the real one, the same way registered
     return app

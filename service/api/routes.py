@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
@@ -123,14 +124,15 @@ async def score_review(body: ReviewIn, request: Request) -> Response:
     return Response(verdict.body, media_type=JSON)
 
 
-def add_score_route(app: FastAPI) -> None:
+def add_score_route(app: FastAPI, endpoint: Callable[..., Any] = score_review) -> None:
     """POST /v1/reviews/score, first among the app's routes, as a ``LeanRoute``: documented as
     FastAPI documents any route, with well-formed requests skipping FastAPI's generic handler
     (service/api/lean_route.py). Same path, answers, dependencies and schema as the /v1 router
-    would give it."""
+    would give it. ``endpoint``: another one in front of the service's (the bench's lean
+    ceiling)."""
     app.router.add_api_route(
         "/v1/reviews/score",
-        score_review,
+        endpoint,
         methods=["POST"],
         response_model=ScoreOut,
         summary="Score one review",
