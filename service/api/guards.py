@@ -118,7 +118,12 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
-async def require_api_key(request: Request) -> None:
+def admitted(request: Request) -> bool:
+    """The request carries an accepted API key, or no keys are configured."""
     keys: ApiKeys = request.state.api_keys
-    if keys.enabled and not keys.check(presented_key(request)):
+    return not keys.enabled or keys.check(presented_key(request))
+
+
+async def require_api_key(request: Request) -> None:
+    if not admitted(request):
         raise Unauthorized("missing or unknown API key")
