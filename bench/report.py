@@ -29,8 +29,23 @@ def _row(app: str, label: str, p: dict[str, Any]) -> str:
     return (
         f"| {app} | {label} | {target} | {s['rate_per_s']:.0f} | {_ms(lat['p50'])} | "
         f"{_ms(lat['p95'])} | {_ms(lat['p99'])} | {_ms(lat['max'])} | {errors} | "
-        f"{s['degraded']} | {cpu} | {cpu_per_req} | {rss} | {_pressure(s)} |"
+        f"{s['degraded']} | {cpu} | {cpu_per_req} | {rss} | {_pressure(s)} | "
+        f"{steal_text(s.get('steal'))} | {_waits(p)} |"
     )
+
+
+def steal_text(steal: dict[str, float] | None) -> str:
+    """The host's steal on cpu0 / cpu1 (the CPUs the bench pins to; else every CPU) in % of
+    the phase, '-' when not known."""
+    if not steal:
+        return "-"
+    cpus = [c for c in ("cpu0", "cpu1") if c in steal] or sorted(steal)
+    return " / ".join(f"{100 * steal[c]:.1f}" for c in cpus)
+
+
+def _waits(phase: dict[str, Any]) -> str:
+    waits = [w.get("run_queue_wait_ms") for w in phase["workers"]]
+    return " / ".join("-" if w is None else f"{w:.0f}" for w in waits) or "-"
 
 
 def _pressure(stats: dict[str, Any]) -> str:
@@ -90,9 +105,17 @@ def markdown(r: dict[str, Any]) -> str:
         f"{'yes' if v['throughput_ratio_at_least_0_7'] else 'no'})",
     ]
     if "p99_at_half_ms" in v:
+        rounds = v.get("p99_at_half_rounds_ms") or []
+        of = (
+            f" (the median of {len(rounds)} runs: {', '.join(_ms(x) for x in rounds)} ms)"
+            if len(rounds) > 1
+            else ""
+        )
         out.append(
-            f"- p99 at half the full path's maximum rate: {_ms(v['p99_at_half_ms'])} ms <= 10 ms, "
-            f"errors {v['errors_at_half']}: {'yes' if v['p99_at_half_at_most_10ms'] else 'NO'}"
+            f"- p99 at half the full path's maximum rate: {_ms(v['p99_at_half_ms'])} ms{of} "
+            f"<= 10 ms, errors {v['errors_at_half']}"
+            f"{' in all runs' if len(rounds) > 1 else ''}: "
+            f"{'yes' if v['p99_at_half_at_most_10ms'] else 'NO'}"
         )
     if "frozen_ok" in v:
         out.append(
@@ -107,11 +130,16 @@ def markdown(r: dict[str, Any]) -> str:
         "Latency in ms, from the scheduled send time (open loop, corrected for coordinated "
         "omission); CPU in % of one core per worker; CPU µs per request over all workers; RSS the "
         "largest seen during the phase; machine CPU pressure: Linux PSI `some avg10` at the end of "
-        "the phase (the share of time some task waited for a CPU; high = neighbours at work).",
+        "the phase (the share of time some task waited for a CPU; high = neighbours at work); "
+        "host steal: the share of the phase the hypervisor took from cpu0 / cpu1 (/proc/stat); "
+        "worker CPU wait: ms the worker was runnable but not running (/proc/PID/schedstat). "
+        "Fixed rates run in rounds (each fraction in turn); the run of the median p99 is the "
+        "figure, marked (median).",
         "",
         "| app | phase | target req/s | got req/s | p50 | p95 | p99 | max | errors | degraded | "
-        "CPU % | CPU µs/req | RSS MiB | machine CPU pressure |",
-        "| --- | --- " + "| ---: " * 12 + "|",
+        "CPU % | CPU µs/req | RSS MiB | machine CPU pressure | host steal % | "
+        "worker CPU wait ms |",
+        "| --- | --- " + "| ---: " * 14 + "|",
     ]
     apps = [("ceiling", c), ("full", f)]
     if r.get("ceiling_lean"):
@@ -123,8 +151,12 @@ def markdown(r: dict[str, Any]) -> str:
             out.append(_row(name, p["name"] + (" (median)" if median else ""), p))
         for p in res["sustain_tries"]:
             out.append(_row(name, p["name"], p))
-        for p in res["fixed"]:
-            out.append(_row(name, f"{100 * p['extra']['fraction_of_max']:.0f}% of max", p))
+        chosen = {p["name"] for p in res["fixed"]}
+        for p in res.get("fixed_rounds") or res["fixed"]:
+            label = f"{100 * p['extra']['fraction_of_max']:.0f}% of max"
+            if len(res.get("fixed_rounds") or []) > len(res["fixed"]):
+                label += f", {p['name']}" + (" (median)" if p["name"] in chosen else "")
+            out.append(_row(name, label, p))
     if "redis_frozen" in r:
         fz = r["redis_frozen"]
         out.append(_row("full", "Redis frozen (whole run)", fz["phase"]))

@@ -38,6 +38,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.gen_reviews import generate, write_bodies  # noqa: E402
+from bench.report import markdown, steal_text  # noqa: E402
 from service.launch import free_port  # noqa: E402
 
 LUA = BENCH / "wrk" / "score.lua"
@@ -81,6 +82,7 @@ class Config:
     connections: int
     saturation_connections: int
     saturation_rounds: int
+    fixed_rounds: int
     wrk_threads: int
     server_cpus: str
     load_cpus: str
@@ -124,6 +126,11 @@ class Config:
             saturation_connections=_env_int("BENCH_SAT_CONNECTIONS", 64 * workers),
             # Closed-loop runs per app (alternated with the other app's); the median one counts.
             saturation_rounds=_env_int("BENCH_SAT_ROUNDS", 3),
+            # Runs of each fixed rate (the fractions in turn, round after round); the one of the
+            # median p99 counts, and errors count in every one. A single 8 s run's p99 is the
+            # 1% slowest of ~5,000 answers: one spell of the host (a hundred ms of steal on a
+            # core, seen here) sets it for either app.
+            fixed_rounds=_env_int("BENCH_FIXED_ROUNDS", 3),
             wrk_threads=_env_int("BENCH_WRK_THREADS", 1),
             # Two cores: the service on one, the load generator and Redis on the other.
             server_cpus=os.environ.get("BENCH_SERVER_CPUS", "0" if cpus > 1 else ""),
@@ -230,6 +237,30 @@ def cpu_pressure() -> float | None:
     return float(fields["avg10"]) / 100
 
 
+def cpu_steal_s(stat: str | None = None) -> dict[str, float]:
+    """Seconds each CPU has lost to the hypervisor (`steal` in /proc/stat: time this virtual CPU
+    wanted to run while the host ran something else), by CPU name ("cpu0", ...)."""
+    if stat is None:
+        try:
+            stat = Path("/proc/stat").read_text()
+        except OSError:
+            return {}
+    out = {}
+    for line in stat.splitlines():
+        fields = line.split()
+        if len(fields) > 8 and fields[0].startswith("cpu") and fields[0][3:].isdigit():
+            out[fields[0]] = int(fields[8]) / CLK_TCK
+    return out
+
+
+def run_queue_wait_s(pid: int) -> float | None:
+    """Seconds the process has waited, runnable, for a CPU (/proc/PID/schedstat)."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def children_of(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
@@ -255,7 +286,8 @@ def proc_cpu_rss(pid: int) -> tuple[float, int]:
 
 
 class Sampler:
-    """Samples CPU time and RSS of some processes every interval_s while a phase runs."""
+    """Samples CPU time and RSS of some processes every interval_s while a phase runs; also
+    what the host took from each CPU (steal) and how long the processes waited for theirs."""
 
     def __init__(self, pids: Sequence[int], interval_s: float = 0.25) -> None:
         self.pids = list(pids)
@@ -266,6 +298,10 @@ class Sampler:
         self.cpu_start: dict[int, float] = {}
         self.cpu_end: dict[int, float] = {}
         self.t_start = self.t_end = 0.0
+        self.steal_start: dict[str, float] = {}
+        self.steal_end: dict[str, float] = {}
+        self.wait_start: dict[int, float | None] = {}
+        self.wait_end: dict[int, float | None] = {}
 
     def _sample(self) -> dict[int, float]:
         cpu = {}
@@ -282,13 +318,26 @@ class Sampler:
     def start(self) -> None:
         self.t_start = time.monotonic()
         self.cpu_start = self._sample()
+        self.steal_start = cpu_steal_s()
+        self.wait_start = {pid: run_queue_wait_s(pid) for pid in self.pids}
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
         self.cpu_end = self._sample()
+        self.steal_end = cpu_steal_s()
+        self.wait_end = {pid: run_queue_wait_s(pid) for pid in self.pids}
         self.t_end = time.monotonic()
+
+    def steal(self) -> dict[str, float]:
+        """The share of the phase's wall-clock time the host took from each CPU."""
+        wall = max(self.t_end - self.t_start, 1e-9)
+        return {
+            cpu: round((end - self.steal_start[cpu]) / wall, 4)
+            for cpu, end in self.steal_end.items()
+            if cpu in self.steal_start
+        }
 
     def per_worker(self) -> list[dict[str, float]]:
         wall = max(self.t_end - self.t_start, 1e-9)
@@ -300,9 +349,14 @@ class Sampler:
                 ),
                 "cpu_s": round(self.cpu_end.get(pid, 0) - self.cpu_start.get(pid, 0), 3),
                 "rss_mib": round(self.max_rss[pid] / 2**20, 1),
+                "run_queue_wait_ms": _waited_ms(self.wait_start.get(pid), self.wait_end.get(pid)),
             }
             for pid in self.pids
         ]
+
+
+def _waited_ms(start: float | None, end: float | None) -> float | None:
+    return None if start is None or end is None else round(1000 * (end - start), 1)
 
 
 @dataclass
@@ -519,6 +573,9 @@ def measured(
     # Machine-wide CPU pressure at the end of the phase: high values mean the neighbours, not the
     # app, may have set the figures (cgroups of other users are not bound by BENCH_NICE).
     stats["cpu_pressure"] = cpu_pressure()
+    # What the host took from each CPU during the phase (0 on bare metal): a p99 set by the
+    # host's spells shows here, for either app.
+    stats["steal"] = sampler.steal()
     gen = 1e6 * run.generator_cpu_s / max(run.requests, 1)
     workers = sampler.per_worker()
     busy_us = 1e6 * sum(w["cpu_s"] for w in workers) / max(run.requests, 1)
@@ -535,6 +592,7 @@ def describe(p: Phase) -> str:
         f"target {target} got {p.stats['rate_per_s']:7.1f}/s  p50 {lat['p50']} p99 {lat['p99']}"
         f" max {lat['max']} ms  errors {p.errors} degraded {p.stats['degraded']}  cpu {cpu}"
         f"  machine cpu pressure {_share(p.stats['cpu_pressure'])}"
+        f"  host steal % {steal_text(p.stats.get('steal'))}"
     )
 
 
@@ -686,19 +744,32 @@ def app_phases(
         found = done.value
     best = None if found is None else passed[found]
     max_rate = best.target_rate if best else 0.0
-    fixed = []
-    for fraction in cfg.fractions:
-        if max_rate > 0:
-            p = run(f"fixed-{fraction:.2f}", max_rate * fraction, cfg.connections)
+    # The fractions in turn, round after round: a spell of the host lasting a phase or two
+    # then falls on different fractions rather than on every run of one.
+    by_fraction: dict[float, list[Phase]] = {fraction: [] for fraction in cfg.fractions}
+    n_rounds = max(1, cfg.fixed_rounds)
+    for i in range(n_rounds if max_rate > 0 else 0):
+        for fraction in cfg.fractions:
+            name = f"fixed-{fraction:.2f}" + (f"-{i + 1}" if n_rounds > 1 else "")
+            p = run(name, max_rate * fraction, cfg.connections)
             p.extra["fraction_of_max"] = fraction
-            fixed.append(p)
+            by_fraction[fraction].append(p)
             yield
+    fixed = []
+    for runs in by_fraction.values():
+        if runs:
+            chosen = median_tail(runs)
+            # Every run's errors count: "zero errors" holds for all of them or for none.
+            chosen.extra["errors_all_rounds"] = sum(r.errors for r in runs)
+            chosen.extra["p99_all_rounds_ms"] = [r.stats["latency_ms"]["p99"] for r in runs]
+            fixed.append(chosen)
     return {
         "saturation": saturation,
         "saturation_rounds": rounds,
         "max_sustained_rate": max_rate,
         "sustain_tries": tried,
         "fixed": fixed,
+        "fixed_rounds": [r for runs in by_fraction.values() for r in runs],
     }
 
 
@@ -706,6 +777,19 @@ def median_phase(phases: Sequence[Phase]) -> Phase:
     """The phase of the median rate (the lower middle one of an even count): one closed loop
     that a stall or a fast spell of the machine moved is not the figure."""
     ordered = sorted(phases, key=lambda p: p.stats["rate_per_s"])
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def median_tail(phases: Sequence[Phase]) -> Phase:
+    """The run of the median p99 (the lower middle one of an even count; a run with no
+    latency at all counts as the slowest): the tail of the rate, not of one spell of the
+    host nor of one quiet one."""
+
+    def p99(p: Phase) -> float:
+        value = p.stats["latency_ms"]["p99"]
+        return float("inf") if value is None else float(value)
+
+    ordered = sorted(phases, key=p99)
     return ordered[(len(ordered) - 1) // 2]
 
 
@@ -855,6 +939,7 @@ def app_json(result: dict[str, Any]) -> dict[str, Any]:
         "max_sustained_rate": result["max_sustained_rate"],
         "sustain_tries": [phase_json(p) for p in result["sustain_tries"]],
         "fixed": [phase_json(p) for p in result["fixed"]],
+        "fixed_rounds": [phase_json(p) for p in result.get("fixed_rounds", [])],
     }
 
 
@@ -904,9 +989,11 @@ def verdicts(
         }
     if half is not None:
         p99 = half.stats["latency_ms"]["p99"]
+        errors = int(half.extra.get("errors_all_rounds", half.errors))
         out["p99_at_half_ms"] = p99
-        out["p99_at_half_at_most_10ms"] = p99 is not None and p99 <= 10 and half.errors == 0
-        out["errors_at_half"] = half.errors
+        out["p99_at_half_rounds_ms"] = half.extra.get("p99_all_rounds_ms", [p99])
+        out["p99_at_half_at_most_10ms"] = p99 is not None and p99 <= 10 and errors == 0
+        out["errors_at_half"] = errors
     if frozen is not None:
         fz = frozen["frozen"]
         budget = cfg.redis_budget_ms + 5
@@ -996,8 +1083,6 @@ def main() -> int:
         if frozen is not None:
             frozen["phase"] = phase_json(frozen["phase"])
     result["elapsed_s"] = round(time.monotonic() - t_start, 1)
-    from bench.report import markdown
-
     (out / "results.json").write_text(json.dumps(result, indent=2))
     md = markdown(result)
     (out / "results.md").write_text(md)
