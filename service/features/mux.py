@@ -73,7 +73,29 @@ def pack_python(args: Sequence[Arg]) -> bytes:
     return b"".join(parts)
 
 
-def _expire(future: asyncio.Future[Any]) -> None:
+# A deadline timer that runs this much after its time found the loop stalled (uvloop's clock
+# ticks in milliseconds, hence not less).
+LATE_S = 0.002
+# How long a late deadline waits so that the loop reads its sockets once more.
+LAST_POLL_S = 0.001
+
+
+def _expire(future: asyncio.Future[Any], deadline: float) -> None:
+    """The deadline of ``future``'s command. On time, it fails the command. Late (the worker
+    was busy or off its CPU past the deadline), the reply may be waiting in the socket:
+    libuv (uvloop) runs due timers before it polls the sockets in each turn, so the failure
+    waits for a timer a turn later, after one more poll, and only a reply still missing then
+    is a timeout."""
+    if future.done():
+        return
+    loop = future.get_loop()
+    if loop.time() - deadline > LATE_S:
+        loop.call_later(LAST_POLL_S, _fail, future)
+    else:
+        _fail(future)
+
+
+def _fail(future: asyncio.Future[Any]) -> None:
     if not future.done():
         future.set_exception(TimeoutError("no reply from Redis before the deadline"))
 
@@ -228,7 +250,9 @@ class RedisMux:
         ``deadline`` (event-loop time): past it, ``TimeoutError``. The deadline fails the
         command's future, not the waiting task: a reply read in the same turn of the loop
         (a worker busy past the deadline while the reply waited in the socket) still wins,
-        which cancelling the task (``asyncio.timeout``) would lose.
+        which cancelling the task (``asyncio.timeout``) would lose; and a deadline that finds
+        the loop stalled fails the command only after the loop has read its sockets once more
+        (``_expire``).
         """
         if self._protocol is None:
             if deadline is None:
@@ -239,7 +263,7 @@ class RedisMux:
         future = self._command(packed)
         if deadline is None:
             return await future
-        handle = future.get_loop().call_at(deadline, _expire, future)
+        handle = future.get_loop().call_at(deadline, _expire, future, deadline)
         try:
             return await future
         finally:
