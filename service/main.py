@@ -238,7 +238,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             on_confirmed_fake=store.link_confirmed_fraud,
             metrics=ModerationMetrics.for_registry(metrics.registry),
         )
-        breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s)
+        breaker = CircuitBreaker(
+            settings.breaker_failures,
+            settings.breaker_reset_s,
+            first_reset_s=settings.breaker_first_reset_s,
+        )
         # Read at each scrape: 1 while calls to Redis are stopped (open, before its probe).
         metrics.breaker_open.set_function(lambda: float(breaker.state == "open"))
         config = fusion_config(settings)

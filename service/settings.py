@@ -35,7 +35,9 @@ class Settings(BaseSettings):
     redis_budget_ms: float = Field(50.0, gt=0)
     # Circuit breaker: after this many consecutive Redis failures, stop waiting on Redis ...
     breaker_failures: int = Field(5, ge=1)
-    # ... for this long, then let one probe through.
+    # ... first for this long, then let one probe through; each failed probe doubles the pause,
+    # up to breaker_reset_s.
+    breaker_first_reset_s: float = Field(0.25, gt=0)
     breaker_reset_s: float = Field(2.0, gt=0)
 
     text_model_dir: Path = DEFAULT_ARTIFACT_DIR

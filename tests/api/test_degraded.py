@@ -88,7 +88,11 @@ def test_the_circuit_gauge_is_1_while_calls_to_redis_are_stopped(
     make_client: ClientFactory, own_redis: RedisServer
 ) -> None:
     client = make_client(
-        own_redis.url, redis_budget_ms=BUDGET_MS, breaker_failures=2, breaker_reset_s=60
+        own_redis.url,
+        redis_budget_ms=BUDGET_MS,
+        breaker_failures=2,
+        breaker_first_reset_s=60,
+        breaker_reset_s=60,
     )
     assert timed_score(client, "before")[0]["degraded"] is False
     assert "reviewguard_redis_circuit_open 0.0" in client.get("/metrics").text
@@ -103,3 +107,30 @@ def test_unreachable_redis_at_startup_still_serves(make_client: ClientFactory) -
     assert client.get("/readyz").status_code == 200
     body, elapsed = timed_score(client, "r-1")
     assert body["degraded"] is True and elapsed < GENEROUS_S
+
+
+def test_after_one_stall_the_breaker_probes_redis_again_after_its_first_pause(
+    make_client: ClientFactory, own_redis: RedisServer
+) -> None:
+    """One stall of Redis opens the breaker (every command in flight fails at once), but the
+    service goes back to Redis after the short first pause, not after the longest one."""
+    client = make_client(
+        own_redis.url,
+        redis_budget_ms=BUDGET_MS,
+        breaker_failures=2,
+        breaker_first_reset_s=0.2,
+        breaker_reset_s=60,
+    )
+    assert timed_score(client, "before")[0]["degraded"] is False
+    assert own_redis.proc is not None
+    os.kill(own_redis.proc.pid, signal.SIGSTOP)
+    try:
+        for i in range(3):
+            assert timed_score(client, f"stalled-{i}")[0]["degraded"] is True
+        assert "reviewguard_redis_circuit_open 1.0" in client.get("/metrics").text
+    finally:
+        os.kill(own_redis.proc.pid, signal.SIGCONT)
+    started = time.monotonic()
+    wait_until_not_degraded(client, "after", timeout_s=5.0)
+    assert time.monotonic() - started < 5.0  # with one fixed pause: 60 s
+    assert "reviewguard_redis_circuit_open 0.0" in client.get("/metrics").text
