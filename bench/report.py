@@ -152,9 +152,11 @@ def markdown(r: dict[str, Any]) -> str:
         for p in res["sustain_tries"]:
             out.append(_row(name, p["name"], p))
         chosen = {p["name"] for p in res["fixed"]}
-        for p in res.get("fixed_rounds") or res["fixed"]:
+        fixed_runs = res.get("fixed_rounds") or res["fixed"]
+        in_rounds = len(fixed_runs) > len(res["fixed"])
+        for p in fixed_runs:
             label = f"{100 * p['extra']['fraction_of_max']:.0f}% of max"
-            if len(res.get("fixed_rounds") or []) > len(res["fixed"]):
+            if in_rounds:
                 label += f", {p['name']}" + (" (median)" if p["name"] in chosen else "")
             out.append(_row(name, label, p))
     if "redis_frozen" in r:

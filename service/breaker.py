@@ -30,9 +30,7 @@ class CircuitBreaker:
     def state(self) -> str:
         if self._opened_at is None:
             return "closed"
-        if self._probing or self.clock() - self._opened_at < self._pause_s:
-            return "open"
-        return "half-open"
+        return "open" if self._holding(self._opened_at) else "half-open"
 
     @property
     def pause_s(self) -> float:
@@ -43,10 +41,14 @@ class CircuitBreaker:
         """May a call go to the store now? In half-open, exactly one probe is let through."""
         if self._opened_at is None:
             return True
-        if self._probing or self.clock() - self._opened_at < self._pause_s:
+        if self._holding(self._opened_at):
             return False
         self._probing = True
         return True
+
+    def _holding(self, opened_at: float) -> bool:
+        """Open and not ready for a probe: one is under way, or the pause is not over."""
+        return self._probing or self.clock() - opened_at < self._pause_s
 
     def record_success(self) -> None:
         self._failures = 0
