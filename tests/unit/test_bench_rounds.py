@@ -10,7 +10,8 @@ import pytest
 
 from bench import run as bench_run
 from bench.report import markdown, steal_text
-from bench.run import Phase, cpu_steal_s, interleave, median_tail, verdicts
+from bench.run import Phase, cpu_steal_s, median_tail, verdicts
+from tests.unit.bench_scripted import scripted_phases
 
 
 def _fixed(name: str, p99: float | None, errors: int = 0) -> Phase:
@@ -34,33 +35,16 @@ def test_the_median_tail_is_neither_the_spell_nor_the_quiet_run() -> None:
 def _scripted_rounds(
     monkeypatch: pytest.MonkeyPatch, p99s: dict[str, float], errors: dict[str, int], rounds: int
 ) -> tuple[dict[str, Any], list[str]]:
-    """app_phases against a scripted app that sustains its closed-loop rate (1000/s); each
-    fixed-rate run's p99 and errors by its name (5 ms and none when not named)."""
-    names: list[str] = []
-
-    def measured(cfg: Any, app: Any, bodies: Any, workdir: Any, phase: str, rate: float,
-                 connections: int, **kw: Any) -> tuple[Phase, None]:  # fmt: skip
-        names.append(phase)
-        stats = {
-            "requests": 8000,
-            "degraded": 0,
-            "http_errors": errors.get(phase, 0),
-            "rate_per_s": rate or 1000.0,
-            "latency_ms": {"p99": p99s.get(phase, 5.0)},
-        }
-        return Phase(phase, rate, connections, stats, [], 0.0, 0.0), None
-
-    monkeypatch.setattr(bench_run, "measured", measured)
-    monkeypatch.setattr(bench_run, "settle", lambda app: 0.0)
-    cfg = dataclasses.replace(
-        bench_run.Config.from_env(),
-        saturation_rounds=1,
+    """A scripted app that sustains its closed-loop rate (1000/s); each fixed-rate run's p99
+    and errors by its name (5 ms and none when not named)."""
+    return scripted_phases(
+        monkeypatch,
+        lambda phase, rate: p99s.get(phase, 5.0),
+        lambda phase: errors.get(phase, 0),
         sustain_start=1.0,
         fractions=(0.25, 0.5),
         fixed_rounds=rounds,
     )
-    steps = bench_run.app_phases(cfg, app=None, bodies=None, workdir=None)  # type: ignore[arg-type]
-    return interleave({"app": steps})["app"], names
 
 
 def test_fixed_rates_run_in_rounds_and_the_median_p99_counts(

@@ -3,13 +3,13 @@ alternation of the two apps' phases (`interleave`) and its closed-loop figure (`
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Generator
 from typing import Any
 
 import pytest
 
 from bench.run import Phase, interleave, median_phase, sustained_fractions
+from tests.unit.bench_scripted import scripted_phases
 
 
 def _search(limit: float, start: float = 0.9, tries: int = 6, precision: float = 0.03):
@@ -105,32 +105,15 @@ def _sustained_max(
     confirm: int,
     search: bool = True,
 ) -> tuple[float, list[str]]:
-    """app_phases against a scripted app: it sustains up to `limit` x its closed-loop rate of
-    1000/s, except in the phases named in `spells` (a slow spell of the machine: p99 1 s)."""
-    from bench import run as bench_run
+    """A scripted app: it sustains up to `limit` x its closed-loop rate of 1000/s, except in
+    the phases named in `spells` (a slow spell of the machine: p99 1 s)."""
 
-    names: list[str] = []
+    def p99_ms(phase: str, rate: float) -> float:
+        return 1000.0 if phase in spells or rate > limit * 1000 + 1e-6 else 5.0
 
-    def measured(cfg: Any, app: Any, bodies: Any, workdir: Any, phase: str, rate: float,
-                 connections: int, **kw: Any) -> tuple[Phase, None]:  # fmt: skip
-        names.append(phase)
-        slow = phase in spells or rate > limit * 1000 + 1e-6
-        stats = {
-            "requests": 8000,
-            "degraded": 0,
-            "http_errors": 0,
-            "rate_per_s": rate or 1000.0,
-            "latency_ms": {"p99": 1000.0 if slow else 5.0},
-        }
-        return Phase(phase, rate, connections, stats, [], 0.0, 0.0), None
-
-    monkeypatch.setattr(bench_run, "measured", measured)
-    monkeypatch.setattr(bench_run, "settle", lambda app: 0.0)
-    cfg = dataclasses.replace(
-        bench_run.Config.from_env(), saturation_rounds=1, fractions=(), sustain_confirm=confirm
+    result, names = scripted_phases(
+        monkeypatch, p99_ms, search=search, fractions=(), sustain_confirm=confirm
     )
-    steps = bench_run.app_phases(cfg, app=None, bodies=None, workdir=None, search=search)  # type: ignore[arg-type]
-    result = interleave({"app": steps})["app"]
     return result["max_sustained_rate"], names
 
 
