@@ -28,7 +28,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -773,11 +773,16 @@ def app_phases(
     }
 
 
+def _median_by(phases: Sequence[Phase], key: Callable[[Phase], float]) -> Phase:
+    """The phase of the median ``key`` (the lower middle one of an even count)."""
+    ordered = sorted(phases, key=key)
+    return ordered[(len(ordered) - 1) // 2]
+
+
 def median_phase(phases: Sequence[Phase]) -> Phase:
     """The phase of the median rate (the lower middle one of an even count): one closed loop
     that a stall or a fast spell of the machine moved is not the figure."""
-    ordered = sorted(phases, key=lambda p: p.stats["rate_per_s"])
-    return ordered[(len(ordered) - 1) // 2]
+    return _median_by(phases, lambda p: p.stats["rate_per_s"])
 
 
 def median_tail(phases: Sequence[Phase]) -> Phase:
@@ -789,8 +794,7 @@ def median_tail(phases: Sequence[Phase]) -> Phase:
         value = p.stats["latency_ms"]["p99"]
         return float("inf") if value is None else float(value)
 
-    ordered = sorted(phases, key=p99)
-    return ordered[(len(ordered) - 1) // 2]
+    return _median_by(phases, p99)
 
 
 def interleave(steps: dict[str, Steps]) -> dict[str, dict[str, Any]]:
