@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 
 from fastapi.testclient import TestClient
@@ -49,9 +47,7 @@ def test_frozen_redis_degrades_within_budget_and_recovers(
     )
     body, _ = timed_score(client, "before")
     assert body["degraded"] is False
-    assert own_redis.proc is not None
-    os.kill(own_redis.proc.pid, signal.SIGSTOP)
-    try:
+    with own_redis.frozen():
         for i in range(8):
             body, elapsed = timed_score(client, f"frozen-{i}")
             assert body["degraded"] is True
@@ -62,8 +58,6 @@ def test_frozen_redis_degrades_within_budget_and_recovers(
         assert 'reviewguard_redis_errors_total{kind="timeout"}' in metrics
         assert 'reviewguard_redis_errors_total{kind="circuit_open"}' in metrics
         assert "reviewguard_degraded_total 8.0" in metrics
-    finally:
-        os.kill(own_redis.proc.pid, signal.SIGCONT)
     wait_until_not_degraded(client, "thawed")
     assert "reviewguard_redis_circuit_open 0.0" in client.get("/metrics").text
 
@@ -122,14 +116,10 @@ def test_after_one_stall_the_breaker_probes_redis_again_after_its_first_pause(
         breaker_reset_s=60,
     )
     assert timed_score(client, "before")[0]["degraded"] is False
-    assert own_redis.proc is not None
-    os.kill(own_redis.proc.pid, signal.SIGSTOP)
-    try:
+    with own_redis.frozen():
         for i in range(3):
             assert timed_score(client, f"stalled-{i}")[0]["degraded"] is True
         assert "reviewguard_redis_circuit_open 1.0" in client.get("/metrics").text
-    finally:
-        os.kill(own_redis.proc.pid, signal.SIGCONT)
     started = time.monotonic()
     wait_until_not_degraded(client, "after", timeout_s=5.0)
     assert time.monotonic() - started < 5.0  # with one fixed pause: 60 s

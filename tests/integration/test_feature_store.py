@@ -283,13 +283,8 @@ async def test_redis_down_or_frozen_becomes_features_unavailable(own_redis: Redi
     with pytest.raises(FeaturesUnavailable):
         await _observe_with(own_redis, lambda store: store.observe(review))
     own_redis.start()
-    assert own_redis.proc is not None
-    own_redis.proc.send_signal(19)  # SIGSTOP: a frozen server, the client's timeout fires
-    try:
-        with pytest.raises(FeaturesUnavailable):
-            await _observe_with(own_redis, lambda store: store.observe(review))
-    finally:
-        own_redis.proc.send_signal(18)
+    with own_redis.frozen(), pytest.raises(FeaturesUnavailable):  # the client's timeout fires
+        await _observe_with(own_redis, lambda store: store.observe(review))
 
 
 async def test_one_round_trip_per_scored_review(redis_url: str) -> None:

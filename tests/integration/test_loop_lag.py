@@ -7,8 +7,6 @@ order due timers and socket reads differently within one turn of the loop.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -133,8 +131,7 @@ def test_a_silent_redis_still_times_out_at_the_deadline(
         mux = RedisMux.from_url(own_redis.url)
         assert mux is not None
         await mux.call("PING")
-        assert own_redis.proc is not None
-        os.kill(own_redis.proc.pid, signal.SIGSTOP)
+        own_redis.freeze()
         loop = asyncio.get_running_loop()
         start = loop.time()
         try:
@@ -142,7 +139,7 @@ def test_a_silent_redis_still_times_out_at_the_deadline(
                 await mux.send(pack(("PING",)), start + BUDGET_S)
             return loop.time() - start
         finally:
-            os.kill(own_redis.proc.pid, signal.SIGCONT)
+            own_redis.thaw()
             await mux.aclose()
 
     waited = run(scenario())
@@ -163,14 +160,11 @@ def scorer_on(
 def test_a_busy_worker_degrades_an_answer_but_does_not_open_the_breaker(
     own_redis: RedisServer, model: TextModel, run: Callable[[Awaitable[Any]], Any]
 ) -> None:
-    assert own_redis.proc is not None
-    pid = own_redis.proc.pid
-
     async def scenario() -> tuple[list[str], str, list[str], str]:
         breaker = CircuitBreaker(failure_threshold=1, reset_s=60)
         scorer, mux, redis = scorer_on(own_redis.url, model, breaker)
         assert not (await scorer.score(a_review("warm"))).degraded
-        os.kill(pid, signal.SIGSTOP)
+        own_redis.freeze()
         try:
             # Redis silent AND the worker busy past the deadline: degraded, breaker closed.
             loop = asyncio.get_running_loop()
@@ -184,7 +178,7 @@ def test_a_busy_worker_degrades_an_answer_but_does_not_open_the_breaker(
             slow = await scorer.score(a_review("slow"))
             after_slow = breaker.state
         finally:
-            os.kill(pid, signal.SIGCONT)
+            own_redis.thaw()
             await scorer.drain()
             await mux.aclose()
             await redis.aclose()

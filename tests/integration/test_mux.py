@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 from collections.abc import AsyncIterator
 
 import pytest
@@ -23,16 +21,6 @@ async def mux(own_redis: RedisServer) -> AsyncIterator[RedisMux]:
     assert connection is not None
     yield connection
     await connection.aclose()
-
-
-def freeze(server: RedisServer) -> None:
-    assert server.proc is not None
-    os.kill(server.proc.pid, signal.SIGSTOP)
-
-
-def thaw(server: RedisServer) -> None:
-    assert server.proc is not None
-    os.kill(server.proc.pid, signal.SIGCONT)
 
 
 @pytest.mark.parametrize(
@@ -87,7 +75,7 @@ async def test_a_killed_server_fails_what_waits_and_a_restarted_one_is_used_agai
     own_redis: RedisServer, mux: RedisMux
 ) -> None:
     assert await mux.call("PING") == b"PONG"
-    freeze(own_redis)
+    own_redis.freeze()
     waiting = asyncio.gather(*(mux.call("ECHO", str(i)) for i in range(5)), return_exceptions=True)
     await asyncio.sleep(0.05)
     assert mux.pending == 5
@@ -110,24 +98,24 @@ async def test_a_late_reply_is_dropped_and_a_stale_connection_replaced(
     assert mux is not None
     try:
         await mux.call("SET", "x", "1")
-        freeze(own_redis)
+        own_redis.freeze()
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.1):
                 await mux.call("GET", "x")
-        thaw(own_redis)
+        own_redis.thaw()
         # The late reply to GET arrives and is discarded; the next command gets its own reply.
         assert await mux.call("ECHO", "mine") == b"mine"
-        freeze(own_redis)
+        own_redis.freeze()
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.1):
                 await mux.call("GET", "x")
         await asyncio.sleep(0.35)
         with pytest.raises(RedisConnectionError, match="stopped answering"):
             await mux.call("GET", "x")
-        thaw(own_redis)
+        own_redis.thaw()
         assert await mux.call("GET", "x") == b"1"  # over a new connection
     finally:
-        thaw(own_redis)
+        own_redis.thaw()
         await mux.aclose()
 
 
@@ -136,15 +124,15 @@ async def test_at_most_max_pending_commands_wait(own_redis: RedisServer) -> None
     assert mux is not None
     try:
         await mux.call("PING")
-        freeze(own_redis)
+        own_redis.freeze()
         waiting = [asyncio.ensure_future(mux.call("ECHO", str(i))) for i in range(3)]
         await asyncio.sleep(0.05)
         with pytest.raises(RedisConnectionError, match="already wait"):
             await mux.call("PING")
-        thaw(own_redis)
+        own_redis.thaw()
         assert await asyncio.gather(*waiting) == [b"0", b"1", b"2"]
     finally:
-        thaw(own_redis)
+        own_redis.thaw()
         await mux.aclose()
 
 
@@ -203,7 +191,7 @@ async def test_posting_needs_a_connection_and_a_lost_one_fails_the_posted(
     with pytest.raises(RedisConnectionError, match="not connected"):
         mux.post(pack(("PING",)), Posted(errors.append))
     assert await mux.call("PING") == b"PONG"
-    freeze(own_redis)
+    own_redis.freeze()
     for i in range(4):
         mux.post(pack(("SET", f"k{i}", "v")), Posted(errors.append))
     await asyncio.sleep(0.05)
